@@ -1,0 +1,27 @@
+# Two commands do everything on a fresh machine without ROS: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)$(if $(AMENT_PREFIX_PATH),:$(AMENT_PREFIX_PATH))
+# Unique DDS domain per run, discovery kept on this machine.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+EMBODIMENT ?= dual_arm
+BACKEND ?= extrapolate
+BAG ?= data/demo_dual_arm
+
+.PHONY: setup demo test test-fast bench clean
+
+setup:
+	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/kairos-bringup --embodiment $(EMBODIMENT) --backend $(BACKEND) --bag $(BAG) --status --report-dir out
+
+test: setup
+	$(VPY) -m pytest test -q -p no:cacheprovider
+
+bench: setup
+	$(VENV)/bin/kairos-bench pipeline
+
+clean:
+	rm -rf build out .pytest_cache
