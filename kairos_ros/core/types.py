@@ -28,6 +28,7 @@ class ObservationData:
     joint_state: JointStateData
     instruction: str = ""
     composed: np.ndarray | None = None  # (H, W, 3) uint8: the model's input layout
+    image_stamps: list[float] = field(default_factory=list)  # capture stamp of each camera frame
 
 
 @dataclass

@@ -1,0 +1,169 @@
+"""kairos-bringup: the whole graph without launch_ros, one process per node.
+
+    kairos-bringup --embodiment dual_arm --backend hold
+    kairos-bringup --embodiment dual_arm --backend extrapolate --bag data/demo_dual_arm --status --report-dir out
+
+Same arguments as `ros2 launch kairos_ros bringup.launch.py`. Ctrl-C or SIGTERM stops every node
+cleanly; a node that dies is named with its exit code and the bringup exits non-zero. With a bag,
+the run ends after the bag has been replayed, and --report-dir gets a live evaluation report.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+from kairos_ros.bringup.graph import BACKENDS, describe_graph
+from kairos_ros.bringup.supervisor import Supervisor
+
+NODE_START_TIMEOUT = 90.0  # seconds; a cold start imports torch and builds the backend
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="kairos-bringup", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--embodiment", default="dual_arm", help="robot under urdf_adapters/ (default dual_arm)")
+    ap.add_argument("--backend", default="hold", choices=BACKENDS, help="world-model backend (default hold)")
+    ap.add_argument("--config", default="", help="bringup profile YAML (default config/<embodiment>.yaml)")
+    ap.add_argument("--use-sim-time", choices=["true", "false"], default=None,
+                    help="use /clock (default: true with --bag, else false)")
+    ap.add_argument("--bag", default="", help="rosbag2 to replay into the graph (MCAP or sqlite3)")
+    ap.add_argument("--rate", type=float, default=1.0, help="bag replay rate factor")
+    ap.add_argument("--loop", action="store_true", help="replay the bag forever")
+    ap.add_argument("--status", action="store_true", help="print a live one-line status; node logs go to files")
+    ap.add_argument("--report-dir", default="", help="write the live evaluation report here when the bag ends")
+    ap.add_argument("--log-dir", default="", help="node log files (default: <report-dir>/logs with --status)")
+    ap.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: no limit)")
+    return ap.parse_args(argv)
+
+
+class StatusPrinter:
+    def __init__(self, stream=sys.stdout):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def show(self, line: str) -> None:
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r\033[K" + line)
+            self.stream.flush()
+        elif now - self.last >= 2.0:  # a log, not a terminal: one line every 2 s
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self.last = now
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    sim = (args.use_sim_time == "true") if args.use_sim_time else bool(args.bag)
+    try:
+        procs = describe_graph(args.embodiment, args.backend, args.config, sim, args.bag, args.rate, args.loop)
+        from kairos_ros.core.embodiment import load_embodiment
+        spec = load_embodiment(args.embodiment)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        print(f"kairos-bringup: {exc}", file=sys.stderr)
+        return 2
+    nodes = [p for p in procs if p.is_node]
+    player = next((p for p in procs if not p.is_node), None)
+    log_dir = args.log_dir or (os.path.join(args.report_dir or "out", "logs") if args.status else None)
+    stop = threading.Event()
+    reason = {"text": ""}
+
+    def on_signal(signum, _frame):
+        reason["text"] = signal.Signals(signum).name
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    sup = Supervisor(log_dir=log_dir)
+    for spec_ in nodes:
+        sup.start(spec_)
+    print(f"kairos-bringup: started {', '.join(p.name for p in nodes)} (embodiment {args.embodiment}, "
+          f"backend {args.backend}{', sim time' if sim else ''})" + (f"; node logs in {log_dir}/" if log_dir else ""),
+          flush=True)
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from kairos_ros.nodes.monitor_node import MonitorNode
+
+    rclpy.init(args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    monitor = MonitorNode(spec, spec.controller_topic, sim)
+    executor = SingleThreadedExecutor()
+    executor.add_node(monitor)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    failure = None
+    printer = StatusPrinter()
+    try:
+        failure = _wait_for_nodes(monitor, sup, [p.name for p in nodes], stop)
+        if failure is None and player is not None and not stop.is_set():
+            sup.start(player)
+        started = time.monotonic()
+        bag_done_at = None
+        while failure is None and not stop.is_set():
+            for name, code in sup.exited():
+                if name == "player" and code == 0:
+                    bag_done_at = bag_done_at or time.monotonic()
+                else:
+                    failure = f"{'node' if name != 'player' else 'bag player'} '{name}' exited with code {code}"
+            if failure:
+                break
+            if args.status:
+                printer.show(monitor.status_line())
+            if bag_done_at is not None and time.monotonic() - bag_done_at > 1.5:
+                reason["text"] = "bag finished"
+                break
+            if args.duration and time.monotonic() - started > args.duration:
+                reason["text"] = "duration reached"
+                break
+            stop.wait(0.25)
+    finally:
+        if args.status:
+            printer.show(monitor.status_line())
+            printer.done()
+        codes = sup.stop_all()
+        snapshot = monitor.snapshot()
+        executor.shutdown()
+        monitor.destroy_node()
+        rclpy.try_shutdown()
+    unclean = {n: c for n, c in codes.items() if n != "player" and c != 0}
+    if failure is None and unclean:
+        failure = "; ".join(f"node '{n}' did not stop cleanly (exit code {c})" for n, c in unclean.items())
+    print(f"kairos-bringup: stopped ({reason['text'] or 'failure'}): "
+          + ", ".join(f"{n}={c}" for n, c in codes.items()), flush=True)
+    if args.report_dir and args.bag and failure is None:
+        from kairos_ros.eval.live import write_live_report
+        path = write_live_report(snapshot, spec, args, args.report_dir)
+        print(f"kairos-bringup: evaluation report: {path}", flush=True)
+    if failure:
+        print(f"kairos-bringup: FAILED: {failure}" + (f" (see {log_dir}/)" if log_dir else ""), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _wait_for_nodes(monitor, sup, names, stop) -> str | None:
+    """Wait until every node is visible in the ROS graph; a process that exits first is a failure."""
+    deadline = time.monotonic() + NODE_START_TIMEOUT
+    while time.monotonic() < deadline and not stop.is_set():
+        for name, code in sup.exited():
+            return f"node '{name}' exited with code {code} during start-up"
+        if set(names) <= set(monitor.get_node_names()):
+            time.sleep(0.5)  # let subscriptions match before data flows
+            return None
+        time.sleep(0.1)
+    if stop.is_set():
+        return None
+    return f"nodes {sorted(set(names) - set(monitor.get_node_names()))} did not come up within {NODE_START_TIMEOUT:.0f} s"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

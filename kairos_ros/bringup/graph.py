@@ -1,0 +1,87 @@
+"""The node graph, described once. bringup.launch.py and kairos-bringup both turn this list into
+processes, so the two front ends cannot drift apart."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from kairos_ros.bringup.paths import find_data
+
+BACKENDS = ("hold", "extrapolate", "kairos")
+
+
+@dataclass
+class ProcessSpec:
+    name: str  # ROS node name (or process name for non-node tools)
+    executable: str  # console script, found under lib/kairos_ros on a ROS install
+    module: str  # python -m module, used where no ROS install provides the executables
+    param_files: list[str] = field(default_factory=list)
+    parameters: dict = field(default_factory=dict)
+    remappings: list[tuple[str, str]] = field(default_factory=list)
+    arguments: list[str] = field(default_factory=list)  # plain CLI arguments (non-node tools)
+    is_node: bool = True
+
+    def ros_args(self) -> list[str]:
+        """The --ros-args part of a command line for this node."""
+        args = ["--ros-args", "-r", f"__node:={self.name}"]
+        for path in self.param_files:
+            args += ["--params-file", path]
+        for key, value in self.parameters.items():
+            args += ["-p", f"{key}:={format_param(value)}"]
+        for src, dst in self.remappings:
+            args += ["-r", f"{src}:={dst}"]
+        return args
+
+
+def format_param(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(format_param(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value if value else "''"
+    return repr(value)
+
+
+def default_config(embodiment: str) -> str:
+    path = find_data("config", f"{embodiment}.yaml")
+    if path is None:
+        raise ValueError(f"no bringup profile config/{embodiment}.yaml for embodiment '{embodiment}'; "
+                         "pass config:=<file>")
+    return path
+
+
+def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: str = "",
+                   use_sim_time: bool = False, bag: str = "", rate: float = 1.0, loop: bool = False,
+                   play_delay: float = 0.0) -> list[ProcessSpec]:
+    """Every process of a bringup: perception, world model, the embodiment's adapter, and a bag
+    player when `bag` is given. Raises ValueError naming a bad argument."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend '{backend}' is not one of {list(BACKENDS)}")
+    if not embodiment:
+        raise ValueError("embodiment must be given")
+    if rate <= 0:
+        raise ValueError(f"rate {rate} must be > 0")
+    config = config or default_config(embodiment)
+    if not os.path.isfile(config):
+        raise ValueError(f"config file '{config}' does not exist")
+    config = os.path.abspath(config)
+    common = {"use_sim_time": bool(use_sim_time)}
+    procs = [
+        ProcessSpec("perception", "perception_node", "kairos_ros.nodes.perception_node", [config],
+                    {**common, "embodiment": embodiment}),
+        ProcessSpec("world_model", "world_model_node", "kairos_ros.nodes.world_model_node", [config],
+                    {**common, "embodiment": embodiment, "backend": backend}),
+        ProcessSpec("adapter", "adapter_node", "kairos_ros.nodes.adapter_node", [config],
+                    {**common, "embodiment": embodiment}),
+    ]
+    if bag:
+        if not os.path.exists(bag):
+            raise ValueError(f"bag '{bag}' does not exist")
+        args = [os.path.abspath(bag), "--rate", str(rate), "--clock"]
+        if loop:
+            args.append("--loop")
+        if play_delay > 0:
+            args += ["--delay", str(play_delay)]
+        procs.append(ProcessSpec("player", "kairos-play", "kairos_ros.tools.play", arguments=args, is_node=False))
+    return procs

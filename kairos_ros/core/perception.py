@@ -1,0 +1,101 @@
+"""The perception pipeline without ROS: convert, validate, synchronise, resize, compose.
+
+The perception node and the offline evaluator both drive this class, so a bag evaluated offline
+goes through exactly the code that runs on the robot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from kairos_ros.core.image import ImageError, decode_compressed, image_to_rgb, make_layout, resize_rgb
+from kairos_ros.core.joints import JointStateError, order_joint_state
+from kairos_ros.core.sync import ApproximateSync
+from kairos_ros.core.types import JointStateData, ObservationData
+
+JOINTS = "joint_states"
+
+
+@dataclass
+class PerceptionConfig:
+    camera_names: list[str]
+    joint_names: list[str]
+    ignore_joints: list[str] = field(default_factory=list)
+    layout: str = "side_by_side"
+    tile_width: int = 160
+    tile_height: int = 128
+    slop: float = 0.05
+    queue_size: int = 10
+
+
+class PerceptionPipeline:
+    """Feed raw frames and joint states in any order; poll() returns the newest synced observation.
+
+    Every rejected input raises ImageError or JointStateError (a ValueError naming the problem);
+    the caller counts it and carries on. A stamp that jumps backwards on any stream (a looping bag)
+    clears all queued data and makes the next poll() report `reset=True`.
+    """
+
+    def __init__(self, config: PerceptionConfig):
+        if not config.camera_names:
+            raise ValueError("at least one camera is required")
+        if JOINTS in config.camera_names:
+            raise ValueError(f"camera name '{JOINTS}' is reserved")
+        self.config = config
+        self.layout = make_layout(config.layout, list(config.camera_names), config.tile_width, config.tile_height)
+        self.sync = ApproximateSync(list(config.camera_names) + [JOINTS], config.slop, config.queue_size)
+        self.instruction = ""
+        self.resets = 0
+        self._pending_reset = False
+
+    # -- intake -------------------------------------------------------------------------------
+    def add_raw_image(self, camera: str, stamp: float, encoding: str, height: int, width: int,
+                      step: int, is_bigendian, data) -> None:
+        rgb = image_to_rgb(encoding, height, width, step, is_bigendian, data)
+        self.add_rgb(camera, stamp, rgb)
+
+    def add_compressed_image(self, camera: str, stamp: float, fmt: str, data) -> None:
+        self.add_rgb(camera, stamp, decode_compressed(fmt, bytes(data)))
+
+    def add_rgb(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
+        if camera not in self.config.camera_names:
+            raise KeyError(f"unknown camera '{camera}' (configured: {self.config.camera_names})")
+        if not np.isfinite(stamp):
+            raise ImageError(f"camera '{camera}': non-finite stamp {stamp}")
+        w, h = self.layout.tile_size(self.config.camera_names.index(camera))
+        tile = resize_rgb(rgb, w, h)
+        self._add(camera, stamp, tile)
+
+    def add_joint_state(self, stamp: float, names: Iterable[str], positions, velocities=None) -> None:
+        pos, vel = order_joint_state(list(names), positions, velocities, self.config.joint_names,
+                                     self.config.ignore_joints)
+        if not np.isfinite(stamp):
+            raise JointStateError(f"non-finite joint_states stamp {stamp}")
+        self._add(JOINTS, stamp, JointStateData(stamp, list(self.config.joint_names), pos, vel))
+
+    def _add(self, stream: str, stamp: float, item) -> None:
+        if self.sync.add(stream, stamp, item) == "reset":
+            self.resets += 1
+            self._pending_reset = True
+            self.sync.add(stream, stamp, item)  # the jumping message starts the new epoch
+
+    # -- output -------------------------------------------------------------------------------
+    def take_reset(self) -> bool:
+        """True once after a backwards time jump was seen (callers reset their own state)."""
+        flag, self._pending_reset = self._pending_reset, False
+        return flag
+
+    def poll(self, compose: bool = True) -> ObservationData | None:
+        found = self.sync.pop_latest()
+        if found is None:
+            return None
+        names = self.config.camera_names
+        images = [found[name][1] for name in names]
+        joint_state = found[JOINTS][1]
+        stamp = max(s for s, _ in found.values())
+        composed = self.layout.compose(images) if compose else None
+        return ObservationData(stamp=stamp, camera_names=list(names), images=images,
+                               joint_state=joint_state, instruction=self.instruction, composed=composed,
+                               image_stamps=[found[name][0] for name in names])

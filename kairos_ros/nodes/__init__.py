@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: subscribe, convert, call core, publish. No maths here."""

@@ -1,0 +1,129 @@
+"""Monitor node: watches the graph's outputs for the bringup's status line and live evaluation.
+
+It records rates, the latency from observation stamp to JointTrajectory arrival, the world
+model's inference latency, and (for live evaluation) the chunks and the robot's joint states.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from kairos_msgs.msg import ActionChunk, Observation, WorldModelStatus
+from kairos_ros.core.diagnostics import LatencyStats, RateMeter
+from kairos_ros.core.embodiment import EmbodimentSpec
+from kairos_ros.core.joints import JointStateError, order_joint_state
+from kairos_ros.nodes.common import to_sec
+from kairos_ros.nodes.convert import chunk_from_msg
+
+MAX_RECORDS = 200_000
+
+
+class MonitorNode(Node):
+    def __init__(self, spec: EmbodimentSpec, trajectory_topic: str, use_sim_time: bool):
+        super().__init__("kairos_monitor")
+        self.set_parameters([rclpy_param("use_sim_time", use_sim_time)])
+        self.spec = spec
+        self.lock = threading.Lock()
+        self.rates = {k: RateMeter() for k in ("observations", "predictions", "trajectories")}
+        self.counts = {k: 0 for k in ("observations", "predictions", "trajectories", "joint_states")}
+        self.e2e = LatencyStats(maxlen=MAX_RECORDS)
+        self.last_status: WorldModelStatus | None = None
+        self.chunks = []  # ActionChunkData, for live evaluation
+        self.states_t: list[float] = []
+        self.states_q: list[np.ndarray] = []
+        self._unpaired_chunk_stamp: float | None = None
+        depth = QoSProfile(depth=50)
+        self.create_subscription(Observation, "/kairos/observation", self._on_obs, depth)
+        self.create_subscription(ActionChunk, "/kairos/action_chunk", self._on_chunk, depth)
+        self.create_subscription(JointTrajectory, trajectory_topic, self._on_traj, depth)
+        self.create_subscription(WorldModelStatus, "/kairos/status", self._on_status, depth)
+        self.create_subscription(JointState, "/joint_states", self._on_joints, QoSProfile(depth=200))
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_obs(self, _msg) -> None:
+        with self.lock:
+            self.counts["observations"] += 1
+            self.rates["observations"].tick()
+
+    def _on_chunk(self, msg: ActionChunk) -> None:
+        try:
+            chunk = chunk_from_msg(msg)
+        except ValueError:
+            return
+        with self.lock:
+            self.counts["predictions"] += 1
+            self.rates["predictions"].tick()
+            if len(self.chunks) < MAX_RECORDS:
+                self.chunks.append(chunk)
+            self._unpaired_chunk_stamp = chunk.stamp
+
+    def _on_traj(self, _msg) -> None:
+        now = self.now()
+        with self.lock:
+            self.counts["trajectories"] += 1
+            self.rates["trajectories"].tick()
+            # The adapter publishes right after it receives a chunk, which reaches this node at
+            # about the same time: pair the trajectory with the newest chunk not yet paired.
+            if self._unpaired_chunk_stamp is not None:
+                latency = now - self._unpaired_chunk_stamp
+                if latency >= 0:
+                    self.e2e.add(latency)
+                self._unpaired_chunk_stamp = None
+
+    def _on_status(self, msg: WorldModelStatus) -> None:
+        with self.lock:
+            self.last_status = msg
+
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            q, _ = order_joint_state(list(msg.name), msg.position, None, list(self.spec.joint_names),
+                                     list(self.spec.ignore_joints))
+        except JointStateError:
+            return
+        with self.lock:
+            self.counts["joint_states"] += 1
+            if len(self.states_t) < MAX_RECORDS:
+                self.states_t.append(to_sec(msg.header.stamp))
+                self.states_q.append(q)
+
+    def status_line(self) -> str:
+        with self.lock:
+            r = {k: m.rate() for k, m in self.rates.items()}
+            e2e = self.e2e.percentiles()
+            st = self.last_status
+        infer = f"infer p50 {st.latency_p50 * 1e3:.1f} ms" if st else "infer -"
+        e2e_text = (f"obs->traj p50 {e2e['p50'] * 1e3:.0f} ms p99 {e2e['p99'] * 1e3:.0f} ms"
+                    if e2e.get("count") else "obs->traj -")
+        health = ("OK", "WARN", "ERROR")[st.health] if st and st.health < 3 else "-"
+        return (f"obs {r['observations']:5.1f}/s | pred {r['predictions']:5.1f}/s | traj "
+                f"{r['trajectories']:5.1f}/s | {infer} | {e2e_text} | model {health}")
+
+    def snapshot(self) -> dict:
+        """Everything recorded so far (copies), for the live evaluation report."""
+        with self.lock:
+            st = self.last_status
+            return {
+                "counts": dict(self.counts),
+                "e2e_latency": list(self.e2e.values()) if hasattr(self.e2e, "values") else [],
+                "e2e": self.e2e.percentiles(),
+                "chunks": list(self.chunks),
+                "states_t": np.asarray(self.states_t, dtype=np.float64),
+                "states_q": np.asarray(self.states_q, dtype=np.float64).reshape(len(self.states_q), -1),
+                "status": None if st is None else {
+                    "backend": st.backend, "model": st.model, "latency_p50": st.latency_p50,
+                    "latency_p90": st.latency_p90, "latency_p99": st.latency_p99,
+                    "dropped": int(st.dropped), "health": int(st.health), "message": st.message},
+            }
+
+
+def rclpy_param(name, value):
+    from rclpy.parameter import Parameter
+
+    return Parameter(name, Parameter.Type.BOOL, bool(value))

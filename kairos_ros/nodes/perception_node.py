@@ -1,0 +1,169 @@
+"""Perception node: cameras + /joint_states -> synchronised kairos_msgs/Observation."""
+from __future__ import annotations
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import String
+
+from kairos_msgs.msg import Observation
+from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.image import ImageError
+from kairos_ros.core.joints import JointStateError
+from kairos_ros.core.params import ParameterError, ParamSpec
+from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, rgb_to_image_msg, run_node, to_sec, to_time
+
+SCHEMA = [
+    ParamSpec("embodiment", "str", "dual_arm", "Embodiment whose joints /joint_states must carry "
+              "(urdf_adapters/<name>/adapter.yaml, or a path to an adapter.yaml).", read_only=True),
+    ParamSpec("camera_topics", "str_array", [], "Camera topics in the layout's order. A topic ending in "
+              "'/compressed' is read as sensor_msgs/CompressedImage, any other as sensor_msgs/Image.",
+              read_only=True, required=True),
+    ParamSpec("camera_names", "str_array", [], "Camera names, one per topic (default: derived from the "
+              "topics, e.g. /cameras/head/image_raw -> head).", read_only=True),
+    ParamSpec("joint_states_topic", "str", "/joint_states", "sensor_msgs/JointState input.", read_only=True),
+    ParamSpec("instruction_topic", "str", "/kairos/instruction", "Latched std_msgs/String with the "
+              "current instruction (published by the world model).", read_only=True),
+    ParamSpec("observation_topic", "str", "/kairos/observation", "Observation output.", read_only=True),
+    ParamSpec("layout", "str", "side_by_side", "How the frames compose into the model input.",
+              choices=["single", "side_by_side", "robotwin"], read_only=True),
+    ParamSpec("tile_width", "int", 160, "Width of one camera tile in the layout (robotwin: wrist "
+              "tile; the head is twice as large). Composed sizes must be multiples of 16.",
+              min=16, max=4096, read_only=True),
+    ParamSpec("tile_height", "int", 128, "Height of one camera tile in the layout.", min=16, max=4096,
+              read_only=True),
+    ParamSpec("slop", "float", 0.05, "Largest spread of stamps (s) within one synchronised set.",
+              min=0.0005, max=2.0, read_only=True),
+    ParamSpec("queue_size", "int", 10, "Messages kept per input for synchronisation.", min=1, max=1000,
+              read_only=True),
+    ParamSpec("rate_hz", "float", 10.0, "Observation publish rate (a new set is needed for each).",
+              min=0.1, max=500.0, read_only=True),
+    ParamSpec("frame_id", "str", "base_link", "frame_id of published observations.", read_only=True),
+    ParamSpec("diagnostics_period", "float", 1.0, "Seconds between /diagnostics messages.", min=0.05,
+              max=60.0, read_only=True),
+]
+
+
+def camera_name_from_topic(topic: str) -> str:
+    parts = [p for p in topic.split("/") if p and p not in ("image_raw", "image", "compressed",
+                                                            "image_rect", "image_color", "rgb")]
+    return parts[-1] if parts else topic.strip("/").replace("/", "_")
+
+
+class PerceptionNode(Node):
+    def __init__(self):
+        super().__init__("perception")
+        p = declare_schema(self, SCHEMA)
+        topics = list(p["camera_topics"])
+        names = list(p["camera_names"]) or [camera_name_from_topic(t) for t in topics]
+        if len(names) != len(topics):
+            raise ParameterError(f"parameter 'camera_names' has {len(names)} entries but "
+                                 f"'camera_topics' has {len(topics)}")
+        if len(set(names)) != len(names):
+            raise ParameterError(f"parameter 'camera_names' = {names} has duplicates")
+        try:
+            spec = load_embodiment(p["embodiment"])
+            self.pipeline = PerceptionPipeline(PerceptionConfig(
+                camera_names=names, joint_names=list(spec.joint_names),
+                ignore_joints=list(spec.ignore_joints), layout=p["layout"], tile_width=p["tile_width"],
+                tile_height=p["tile_height"], slop=p["slop"], queue_size=p["queue_size"]))
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            raise ParameterError(str(exc)) from exc
+        self.params = p
+        self.problems = ProblemCounter("perception")
+        self.rate = RateMeter()
+        self.published = 0
+        for topic, name in zip(topics, names):
+            if topic.rstrip("/").endswith("/compressed"):
+                self.create_subscription(CompressedImage, topic, self._compressed_cb(name), qos_profile_sensor_data)
+            else:
+                self.create_subscription(Image, topic, self._image_cb(name), qos_profile_sensor_data)
+        self.create_subscription(JointState, p["joint_states_topic"], self._on_joints, qos_profile_sensor_data)
+        latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(String, p["instruction_topic"], self._on_instruction, latched)
+        self.pub = self.create_publisher(Observation, p["observation_topic"], 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0 / p["rate_hz"], self._publish)
+        self.create_timer(p["diagnostics_period"], self._diagnostics)
+        self.get_logger().info(f"perception: cameras {dict(zip(names, topics))}, layout {p['layout']} "
+                               f"{self.pipeline.layout.width}x{self.pipeline.layout.height}, "
+                               f"{len(spec.joint_names)} joints of '{spec.name}'")
+
+    def _warn(self, key: str, message: str) -> None:
+        if self.problems.problem(key, message):
+            self.get_logger().warning(f"{message} (dropped; {self.problems.counts()[key]} so far)")
+
+    def _image_cb(self, name):
+        def callback(msg: Image) -> None:
+            try:
+                self.pipeline.add_raw_image(name, to_sec(msg.header.stamp), msg.encoding, msg.height,
+                                            msg.width, msg.step, msg.is_bigendian, msg.data)
+            except ImageError as exc:
+                self._warn(f"bad_image.{name}", f"camera '{name}': {exc}")
+            self._after_input()
+        return callback
+
+    def _compressed_cb(self, name):
+        def callback(msg: CompressedImage) -> None:
+            try:
+                self.pipeline.add_compressed_image(name, to_sec(msg.header.stamp), msg.format, msg.data)
+            except ImageError as exc:
+                self._warn(f"bad_image.{name}", f"camera '{name}': {exc}")
+            self._after_input()
+        return callback
+
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            self.pipeline.add_joint_state(to_sec(msg.header.stamp), msg.name, msg.position,
+                                          msg.velocity if len(msg.velocity) else None)
+        except JointStateError as exc:
+            self._warn("bad_joint_state", f"joint_states: {exc}")
+        self._after_input()
+
+    def _after_input(self) -> None:
+        if self.pipeline.take_reset():
+            self.problems.problem("time_jump", "input stamps jumped backwards")
+            self.get_logger().warning("input stamps jumped backwards (bag loop or clock reset): "
+                                      "synchronisation state cleared")
+
+    def _on_instruction(self, msg: String) -> None:
+        self.pipeline.instruction = msg.data
+
+    def _publish(self) -> None:
+        obs = self.pipeline.poll(compose=False)
+        if obs is None:
+            return
+        msg = Observation()
+        msg.header.stamp = to_time(obs.stamp)
+        msg.header.frame_id = self.params["frame_id"]
+        msg.camera_names = list(obs.camera_names)
+        msg.layout = self.params["layout"]
+        msg.images = [rgb_to_image_msg(img, to_time(stamp), name) for img, stamp, name in
+                      zip(obs.images, obs.image_stamps, obs.camera_names)]
+        js = obs.joint_state
+        msg.joint_state.header.stamp = to_time(js.stamp)
+        msg.joint_state.name = list(js.names)
+        msg.joint_state.position = [float(x) for x in js.positions]
+        if js.velocities is not None:
+            msg.joint_state.velocity = [float(x) for x in js.velocities]
+        msg.instruction = obs.instruction
+        self.pub.publish(msg)
+        self.published += 1
+        self.rate.tick()
+
+    def _diagnostics(self) -> None:
+        self.diag_pub.publish(diagnostic_array(self, "inputs", self.problems, {
+            "observations_published": self.published, "rate_hz": f"{self.rate.rate():.2f}",
+            "time_resets": self.pipeline.resets}))
+
+
+def main(args=None) -> int:
+    return run_node(PerceptionNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

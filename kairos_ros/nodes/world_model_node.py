@@ -1,0 +1,234 @@
+"""World-model node: Observation history -> PredictedFuture + ActionChunk through a backend.
+
+Inference runs on its own thread, so observation intake never waits for the model; when the
+model is slower than the camera, it always works on the newest observation (older ones still
+enter the history).
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile
+from std_msgs.msg import String
+
+from kairos_msgs.action import Imagine
+from kairos_msgs.msg import ActionChunk, Observation, PredictedFuture, WorldModelStatus
+from kairos_msgs.srv import ResetWorldState, SetInstruction
+from kairos_ros.backends import make_backend
+from kairos_ros.core.chunks import ChunkError, validate_chunk
+from kairos_ros.core.diagnostics import LatencyStats, ProblemCounter, RateMeter
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.observation import ObservationHistory
+from kairos_ros.core.params import ParameterError
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node, to_sec
+from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, future_to_msg, observation_from_msg
+from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
+
+MAX_INSTRUCTION = 2000
+
+
+class WorldModelNode(Node):
+    def __init__(self):
+        super().__init__("world_model")
+        p = declare_schema(self, SCHEMA)
+        try:
+            self.spec = load_embodiment(p["embodiment"])
+            self.backend = make_backend(p["backend"], self.spec, **backend_options(p))
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            raise ParameterError(str(exc)) from exc
+        self.params = p
+        self.step_period = p["step_period"] or self.spec.default_step_period
+        self.history = ObservationHistory(p["history_length"])
+        self.problems = ProblemCounter("world_model")
+        self.rate = RateMeter()
+        self.latency = LatencyStats()
+        self.dropped = 0
+        self.backend_lock = threading.Lock()  # backends are not thread-safe
+        self.cond = threading.Condition()
+        self.pending = False
+        self.running = True
+        self.instruction = p["instruction"]
+        latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+        self.instruction_pub = self.create_publisher(String, p["instruction_topic"], latched)
+        self.instruction_pub.publish(String(data=self.instruction))
+        self.chunk_pub = self.create_publisher(ActionChunk, p["chunk_topic"], 10)
+        self.future_pub = self.create_publisher(PredictedFuture, p["future_topic"], 10)
+        self.status_pub = self.create_publisher(WorldModelStatus, p["status_topic"], 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        intake = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Observation, p["observation_topic"], self._on_observation, 10,
+                                 callback_group=intake)
+        self.create_service(SetInstruction, "~/set_instruction", self._set_instruction, callback_group=intake)
+        self.create_service(ResetWorldState, "~/reset_world_state", self._reset, callback_group=intake)
+        self.imagine_server = ActionServer(
+            self, Imagine, "~/imagine", execute_callback=self._imagine,
+            goal_callback=lambda _goal: GoalResponse.ACCEPT,
+            cancel_callback=lambda _goal: CancelResponse.ACCEPT, callback_group=ReentrantCallbackGroup())
+        self.create_timer(p["status_period"], self._status, callback_group=intake)
+        self.worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self.worker.start()
+        self.get_logger().info(f"world model: backend '{self.backend.name}' ({self.backend.model}), "
+                               f"embodiment '{self.spec.name}', horizon {p['horizon']} x "
+                               f"{len(self.spec.slot_names)} slots every {self.step_period:.3f} s")
+
+    # -- intake -------------------------------------------------------------------------------
+    def _warn(self, key: str, message: str) -> None:
+        if self.problems.problem(key, message):
+            self.get_logger().warning(f"{message} ({self.problems.counts()[key]} so far)")
+
+    def _on_observation(self, msg: Observation) -> None:
+        try:
+            obs = observation_from_msg(msg)
+            missing = [j for j in self.spec.joint_names if j not in obs.joint_state.names]
+            if missing:
+                raise ValueError(f"observation joint_state lacks joints {missing}")
+        except ValueError as exc:
+            self._warn("bad_observation", f"observation dropped: {exc}")
+            return
+        with self.cond:
+            if self.history.add(obs):
+                self._warn("time_jump", "observation stamps jumped backwards: world state reset")
+                with self.backend_lock:
+                    self.backend.reset()
+            self.pending = True
+            self.cond.notify()
+
+    # -- inference ----------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self.cond:
+                while self.running and not self.pending:
+                    self.cond.wait(0.5)
+                if not self.running:
+                    return
+                self.pending = False
+                history = self.history.snapshot()
+            if history:
+                self._predict(history)
+
+    def _predict(self, history) -> None:
+        max_age = self.params["max_observation_age"]
+        age = self.get_clock().now().nanoseconds * 1e-9 - history[-1].stamp
+        if max_age > 0 and age > max_age:
+            self._warn("stale_observation", f"newest observation is {age:.3f} s old (> max_observation_age "
+                                            f"{max_age}): not predicting from it")
+            return
+        start = time.perf_counter()
+        try:
+            with self.backend_lock:
+                pred = self.backend.predict(history, self.params["horizon"], self.step_period)
+        except (ValueError, RuntimeError) as exc:
+            self._drop("backend_error", f"backend '{self.backend.name}' failed: {exc}")
+            return
+        pred.latency = time.perf_counter() - start
+        values = np.asarray(pred.chunk.values)
+        if values.shape != (self.params["horizon"], len(self.spec.slot_names)) or not np.all(np.isfinite(values)):
+            self._drop("bad_prediction", f"prediction dropped: values of shape {values.shape} "
+                                         f"{'with non-finite entries' if values.size and not np.all(np.isfinite(values)) else ''}"
+                                         "; world state reset")
+            return
+        if any(not np.all(np.isfinite(np.asarray(f, dtype=np.float32))) for f in pred.frames):
+            self._drop("bad_prediction", "prediction dropped: non-finite predicted frames; world state reset")
+            return
+        self.latency.add(pred.latency)
+        self.rate.tick()
+        self.chunk_pub.publish(chunk_to_msg(pred.chunk, self.params["frame_id"]))
+        self.future_pub.publish(future_to_msg(pred, self.params["frame_id"], self.params["publish_frames"]))
+
+    def _drop(self, key: str, message: str) -> None:
+        self.dropped += 1
+        self._warn(key, message)
+        with self.cond:
+            self.history.clear()
+        with self.backend_lock:
+            self.backend.reset()
+
+    # -- services and action ------------------------------------------------------------------
+    def _set_instruction(self, request, response):
+        text = request.instruction
+        if len(text) > MAX_INSTRUCTION:
+            response.success = False
+            response.message = f"instruction of {len(text)} characters refused (limit {MAX_INSTRUCTION})"
+            return response
+        self.instruction = text
+        self.instruction_pub.publish(String(data=text))
+        response.success, response.message = True, f"instruction set ({len(text)} characters)"
+        self.get_logger().info(f"instruction: {text!r}")
+        return response
+
+    def _reset(self, _request, response):
+        with self.cond:
+            self.history.clear()
+        with self.backend_lock:
+            self.backend.reset()
+        response.success, response.message = True, "world state and observation history cleared"
+        self.get_logger().info("world state reset on request")
+        return response
+
+    def _imagine(self, goal_handle):
+        result = Imagine.Result()
+        try:
+            candidate = chunk_from_msg(goal_handle.request.candidate)
+            validate_chunk(candidate, self.spec)
+        except (ValueError, ChunkError) as exc:
+            result.success, result.message = False, f"candidate refused: {exc}"
+            goal_handle.abort()
+            return result
+        history = self.history.snapshot()
+        if not history:
+            result.success, result.message = False, "no observation received yet"
+            goal_handle.abort()
+            return result
+        goal_handle.publish_feedback(Imagine.Feedback(progress=0.0))
+        start = time.perf_counter()
+        try:
+            with self.backend_lock:
+                pred = self.backend.imagine(history, candidate)
+        except (ValueError, RuntimeError) as exc:
+            result.success, result.message = False, f"backend failed: {exc}"
+            goal_handle.abort()
+            return result
+        pred.latency = time.perf_counter() - start
+        goal_handle.publish_feedback(Imagine.Feedback(progress=1.0))
+        result.success, result.message = True, f"imagined {len(pred.frames)} frames"
+        result.future = future_to_msg(pred, self.params["frame_id"], True)
+        goal_handle.succeed()
+        return result
+
+    # -- status -------------------------------------------------------------------------------
+    def _status(self) -> None:
+        pct = self.latency.percentiles()
+        msg = WorldModelStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.backend, msg.model = self.backend.name, self.backend.model
+        msg.rate_hz = float(self.rate.rate())
+        msg.latency_p50, msg.latency_p90, msg.latency_p99 = (float(pct.get(k) or 0.0) for k in ("p50", "p90", "p99"))
+        msg.world_state_frames = int(getattr(self.backend, "world_state_frames", len(self.history)))
+        msg.dropped = self.dropped
+        level, message, _ = self.problems.status()
+        msg.health, msg.message = int(level), message
+        self.status_pub.publish(msg)
+        self.diag_pub.publish(diagnostic_array(self, "inference", self.problems, {
+            "backend": self.backend.name, "rate_hz": f"{msg.rate_hz:.2f}", "dropped": self.dropped,
+            "latency_p50": f"{msg.latency_p50:.4f}", "latency_p99": f"{msg.latency_p99:.4f}"}))
+
+    def close(self) -> None:
+        with self.cond:
+            self.running = False
+            self.cond.notify_all()
+        self.worker.join(timeout=2.0)
+
+
+def main(args=None) -> int:
+    return run_node(WorldModelNode, args, executor_factory=lambda: MultiThreadedExecutor(num_threads=3))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
