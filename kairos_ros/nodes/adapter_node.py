@@ -15,7 +15,7 @@ from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.core.params import ParameterError, ParamSpec
-from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node, to_duration, to_sec
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node, to_duration, to_sec, to_time
 from kairos_ros.nodes.convert import chunk_from_msg
 
 SCHEMA = [
@@ -92,7 +92,7 @@ class AdapterNode(Node):
             self._refuse("refused_chunk", f"chunk refused: {exc}")
             return
         traj = JointTrajectory()
-        traj.header.stamp = self.get_clock().now().to_msg()
+        traj.header.stamp = to_time(now)  # time_from_start values are relative to this instant
         traj.joint_names = list(plan.joint_names)
         for t, pos, vel in zip(plan.times, plan.positions, plan.velocities):
             point = JointTrajectoryPoint()

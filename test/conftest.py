@@ -1,0 +1,11 @@
+"""Session-wide settings: every test run gets its own DDS domain, discovery stays on this host."""
+import os
+import sys
+
+# A unique domain per run keeps parallel runs (and a developer's own graph) apart. Set before any
+# rclpy.init() in this process; child processes inherit it.
+os.environ["ROS_DOMAIN_ID"] = os.environ.get("KAIROS_TEST_DOMAIN_ID", str(1 + os.getpid() % 100))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -1,0 +1,119 @@
+"""Helpers for multi-process tests: real nodes in child processes, a listener in the test process."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def wait_for(predicate, timeout: float, period: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return bool(predicate())
+
+
+class NodeProcess:
+    """One node in its own process, its output captured in a log file."""
+
+    def __init__(self, module: str, name: str, params: dict | None = None, param_files=(), remaps=()):
+        from kairos_ros.bringup.graph import ProcessSpec
+        from kairos_ros.bringup.supervisor import command_for
+
+        spec = ProcessSpec(name, name, module, list(param_files), dict(params or {}), list(remaps))
+        self.name = name
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False, mode="w")
+        self.proc = subprocess.Popen(command_for(spec), stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def output(self) -> str:
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class Listener:
+    """A node in the test process that records messages per topic and publishes test input."""
+
+    def __init__(self, name: str = "test_listener"):
+        if not rclpy.ok():
+            rclpy.init(args=[])
+        self.node = rclpy.create_node(name)
+        self.msgs = defaultdict(list)
+        self.lock = threading.Lock()
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def record(self, msg_type, topic: str, latched: bool = False) -> None:
+        qos = QoSProfile(depth=500, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL if latched else
+                         QoSDurabilityPolicy.VOLATILE)
+
+        def callback(msg, topic=topic):
+            with self.lock:
+                self.msgs[topic].append((time.monotonic(), msg))
+        self.node.create_subscription(msg_type, topic, callback, qos)
+
+    def got(self, topic: str) -> list:
+        with self.lock:
+            return [m for _, m in self.msgs[topic]]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.msgs.clear()
+
+    def publisher(self, msg_type, topic: str):
+        return self.node.create_publisher(msg_type, topic, 50)
+
+    def wait_nodes(self, names, timeout: float = 60.0) -> bool:
+        return wait_for(lambda: set(names) <= set(self.node.get_node_names()), timeout, 0.1)
+
+    def wait_subscribers(self, pub, timeout: float = 20.0) -> bool:
+        return wait_for(lambda: pub.get_subscription_count() > 0, timeout)
+
+    def diagnostics_values(self, node_name: str) -> dict:
+        """Key/values of the newest /diagnostics status from the named node."""
+        out = {}
+        for msg in self.got("/diagnostics"):
+            for st in msg.status:
+                if st.name.startswith(node_name + ":"):
+                    out = {kv.key: kv.value for kv in st.values}
+                    out["_message"] = st.message
+                    out["_level"] = st.level
+        return out
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+def python() -> str:
+    return sys.executable
