@@ -133,11 +133,12 @@ def diagnostic_array(node: Node, name: str, counter, extra: dict | None = None) 
     """One DiagnosticStatus from a core.diagnostics.ProblemCounter (plus extra key/values)."""
     level, message, values = counter.status()
     status = DiagnosticStatus()
-    status.level = bytes([int(level)]) if isinstance(DiagnosticStatus().level, bytes) else int(level)
+    status.level = bytes([int(level)])
     status.name = f"{node.get_name()}: {name}"
     status.message = message
     status.hardware_id = node.get_fully_qualified_name()
     items = dict(values)
+    items.update({f"count.{k}": str(v) for k, v in counter.counts().items()})
     items.update({k: str(v) for k, v in (extra or {}).items()})
     status.values = [KeyValue(key=str(k), value=str(v)) for k, v in items.items()]
     out = DiagnosticArray()

@@ -1,0 +1,1 @@
+"""Offline evaluation of prediction backends on recorded bags, and the shared report format."""

@@ -1,0 +1,35 @@
+"""Write docs/parameters.md from the nodes' parameter schemas: python -m kairos_ros.tools.gen_param_docs"""
+from __future__ import annotations
+
+import os
+import sys
+
+from kairos_ros.core.params import schema_markdown
+
+HEADER = "# Node parameters\n\nGenerated from the parameter schemas by `python -m kairos_ros.tools.gen_param_docs`.\n"
+
+
+def render() -> str:
+    from kairos_ros.nodes.adapter_node import SCHEMA as ADAPTER
+    from kairos_ros.nodes.perception_node import SCHEMA as PERCEPTION
+    from kairos_ros.nodes.world_model_params import SCHEMA as WORLD_MODEL
+
+    parts = [HEADER]
+    for title, schema in (("perception_node", PERCEPTION), ("world_model_node", WORLD_MODEL),
+                          ("adapter_node", ADAPTER)):
+        parts.append(f"\n## {title}\n\n{schema_markdown(schema).rstrip()}\n")
+    return "".join(parts)
+
+
+def main() -> int:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, "docs", "parameters.md")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(render())
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""kairos-make-bag: write a small deterministic rosbag2 with cameras, joint states and commands.
+
+    kairos-make-bag OUT [--storage mcap|sqlite3] [--embodiment dual_arm] [--cameras 3]
+                    [--bgr8-camera NAME] [--compressed-camera NAME --compressed-format jpeg]
+                    [--duration 8] [--camera-rate 10] [--joint-rate 50] [--width 128 --height 96]
+                    [--seed 0] [--start-time 1700000000.0] [--command-lead 0.1]
+
+Topics (header stamps equal the bag log times; camera k is offset by k * 2 ms, like real cameras
+that are not triggered together):
+  /cameras/<name>/image_raw             sensor_msgs/msg/Image, rgb8 (bgr8 for --bgr8-camera)
+  /cameras/<name>/image_raw/compressed  sensor_msgs/msg/CompressedImage for --compressed-camera
+                                        (format "rgb8; jpeg compressed bgr8" as image_transport)
+  /joint_states                         sensor_msgs/msg/JointState: the embodiment's joints in
+                                        its order, positions and velocities
+  /joint_commands                       sensor_msgs/msg/JointState: the recorded commands, i.e. the
+                                        target each joint reaches --command-lead seconds later
+                                        (position and velocity at t + lead), stamped t
+  /instruction                          std_msgs/msg/String, once at the start: the task text
+Same arguments -> byte-identical message payloads (content is a pure function of seed and time,
+see kairos_ros/tools/synthetic.py). The format choice (rosbag2 version 8, zstd MCAP chunks) is
+explained in kairos_ros/tools/bagio.py. The arguments are stored in the bag's custom_data.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from kairos_ros.tools import bagio
+from kairos_ros.tools.synthetic import JointMotion, Scene
+
+CAMERA_NAMES = ("head", "left_wrist", "right_wrist")
+CAMERA_OFFSET_NS = 2_000_000
+DEFAULT_INSTRUCTION = "pick up the red block and place it in the blue bowl"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="kairos-make-bag", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 2)[2])
+    ap.add_argument("output", help="bag folder to create (must not exist unless --force)")
+    ap.add_argument("--storage", choices=bagio.STORAGES, default="mcap")
+    ap.add_argument("--embodiment", default="dual_arm", help="single_arm, dual_arm, dexterous_hand or an "
+                                                             "adapter.yaml path (default dual_arm)")
+    ap.add_argument("--cameras", type=int, default=3, help=f"number of cameras 1-3, named {CAMERA_NAMES}")
+    ap.add_argument("--camera-names", default=None, help="comma-separated names instead of the defaults")
+    ap.add_argument("--bgr8-camera", default=None, metavar="NAME", help="write this camera as bgr8")
+    ap.add_argument("--compressed-camera", default=None, metavar="NAME",
+                    help="write this camera as CompressedImage on <topic>/compressed")
+    ap.add_argument("--compressed-format", choices=["jpeg", "png"], default="jpeg")
+    ap.add_argument("--jpeg-quality", type=int, default=90)
+    ap.add_argument("--duration", type=float, default=8.0, help="seconds (default 8)")
+    ap.add_argument("--camera-rate", type=float, default=10.0, help="Hz (default 10)")
+    ap.add_argument("--joint-rate", type=float, default=50.0, help="Hz, joint states and commands (default 50)")
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--height", type=int, default=96)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--start-time", type=float, default=1700000000.0, help="bag clock at the first message (s)")
+    ap.add_argument("--command-lead", type=float, default=0.1, help="s between a command and its target time")
+    ap.add_argument("--instruction", default=DEFAULT_INSTRUCTION)
+    ap.add_argument("--no-compress", action="store_true", help="MCAP: do not zstd-compress chunks")
+    ap.add_argument("--force", action="store_true", help="replace an existing bag folder")
+    args = ap.parse_args(argv)
+    names = args.camera_names.split(",") if args.camera_names else list(CAMERA_NAMES[:max(args.cameras, 0)])
+    if not 1 <= args.cameras <= 3 and not args.camera_names:
+        ap.error(f"--cameras {args.cameras} must be 1, 2 or 3")
+    if len(set(names)) != len(names) or not all(names):
+        ap.error(f"--camera-names '{args.camera_names}' must be distinct, non-empty names")
+    for flag, value in (("--bgr8-camera", args.bgr8_camera), ("--compressed-camera", args.compressed_camera)):
+        if value is not None and value not in names:
+            ap.error(f"{flag} '{value}' is not one of the cameras {names}")
+    if args.bgr8_camera and args.bgr8_camera == args.compressed_camera:
+        ap.error(f"camera '{args.bgr8_camera}' cannot be both bgr8 and compressed")
+    for flag, value in (("--duration", args.duration), ("--camera-rate", args.camera_rate),
+                        ("--joint-rate", args.joint_rate)):
+        if not value > 0:
+            ap.error(f"{flag} {value} must be > 0")
+    if not (8 <= args.width <= 4096 and 8 <= args.height <= 4096):
+        ap.error(f"--width {args.width} / --height {args.height} must be within 8..4096")
+    if args.command_lead < 0:
+        ap.error(f"--command-lead {args.command_lead} must be >= 0")
+    args.camera_names = names
+    return args
+
+
+def grid_ns(start_ns: int, rate: float, duration: float, offset_ns: int = 0) -> list[int]:
+    """Integer-nanosecond stamps start + offset + i / rate for every i with i / rate < duration."""
+    count = int(np.floor(duration * rate - 1e-9)) + 1
+    return [start_ns + offset_ns + int(round(i * 1e9 / rate)) for i in range(count)]
+
+
+def encode_compressed(rgb: np.ndarray, fmt: str, quality: int) -> bytes:
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        PILImage.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    else:
+        PILImage.fromarray(rgb).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+class Messages:
+    """Builds CDR payloads of the bag's message types with the Humble typestore."""
+
+    def __init__(self):
+        self.ts = bagio.typestore()
+        t = self.ts.types
+        self.Time, self.Header = t["builtin_interfaces/msg/Time"], t["std_msgs/msg/Header"]
+        self.Image, self.Compressed = t[bagio.IMAGE], t[bagio.COMPRESSED]
+        self.JointState, self.String = t[bagio.JOINT_STATE], t[bagio.STRING]
+
+    def header(self, stamp_ns: int, frame_id: str):
+        return self.Header(stamp=self.Time(*bagio.split_ns(stamp_ns)), frame_id=frame_id)
+
+    def image(self, stamp_ns, frame_id, rgb: np.ndarray, encoding: str) -> bytes:
+        pixels = rgb[..., ::-1] if encoding == "bgr8" else rgb
+        h, w = rgb.shape[:2]
+        msg = self.Image(header=self.header(stamp_ns, frame_id), height=h, width=w, encoding=encoding,
+                         is_bigendian=0, step=w * 3, data=np.ascontiguousarray(pixels).reshape(-1))
+        return bytes(self.ts.serialize_cdr(msg, bagio.IMAGE))
+
+    def compressed(self, stamp_ns, frame_id, fmt: str, data: bytes) -> bytes:
+        msg = self.Compressed(header=self.header(stamp_ns, frame_id), format=fmt,
+                              data=np.frombuffer(data, dtype=np.uint8))
+        return bytes(self.ts.serialize_cdr(msg, bagio.COMPRESSED))
+
+    def joint_state(self, stamp_ns, names, pos, vel) -> bytes:
+        msg = self.JointState(header=self.header(stamp_ns, "base_link"), name=list(names),
+                              position=np.asarray(pos, dtype=np.float64),
+                              velocity=np.asarray(vel, dtype=np.float64), effort=np.zeros(0, dtype=np.float64))
+        return bytes(self.ts.serialize_cdr(msg, bagio.JOINT_STATE))
+
+    def string(self, text: str) -> bytes:
+        return bytes(self.ts.serialize_cdr(self.String(data=text), bagio.STRING))
+
+
+def camera_topic(name: str, compressed: bool) -> str:
+    return f"/cameras/{name}/image_raw" + ("/compressed" if compressed else "")
+
+
+def make_bag(args: argparse.Namespace) -> dict:
+    """Write the bag described by parsed arguments; returns {topic: message count}."""
+    from kairos_ros.core.embodiment import load_embodiment
+
+    spec = load_embodiment(args.embodiment)
+    names = list(spec.joint_names)
+    motion = JointMotion(names, spec.lower, spec.upper, args.seed)
+    scenes = [Scene(cam, k, args.width, args.height, names, args.seed) for k, cam in enumerate(args.camera_names)]
+    start_ns = int(round(args.start_time * 1e9))
+    msgs = Messages()
+    events = [(start_ns, 0, "instruction", 0)]
+    joint_ns = grid_ns(start_ns, args.joint_rate, args.duration)
+    events += [(t, 1, "joints", i) for i, t in enumerate(joint_ns)]
+    events += [(t, 2, "commands", i) for i, t in enumerate(joint_ns)]
+    for k in range(len(scenes)):
+        events += [(t, 3 + k, f"camera{k}", t) for t in grid_ns(start_ns, args.camera_rate, args.duration,
+                                                                  k * CAMERA_OFFSET_NS)]
+    events.sort()
+    out = Path(args.output)
+    if out.exists() and args.force:
+        if any(out.iterdir()) and not (out / "metadata.yaml").exists():
+            raise FileExistsError(f"'{out}' exists and is not a bag folder: not replacing it")
+        shutil.rmtree(out)
+    writer = bagio.open_writer(out, args.storage, compress=not args.no_compress)
+    counts: dict[str, int] = {}
+    try:
+        writer.set_custom_data("kairos.make_bag", json.dumps(
+            {k: v for k, v in sorted(vars(args).items()) if k not in ("output", "force")}))
+        conns = {"instruction": writer.add_connection("/instruction", bagio.STRING, typestore=msgs.ts),
+                 "joints": writer.add_connection("/joint_states", bagio.JOINT_STATE, typestore=msgs.ts),
+                 "commands": writer.add_connection("/joint_commands", bagio.JOINT_STATE, typestore=msgs.ts)}
+        for k, cam in enumerate(args.camera_names):
+            compressed = cam == args.compressed_camera
+            conns[f"camera{k}"] = writer.add_connection(camera_topic(cam, compressed),
+                                                        bagio.COMPRESSED if compressed else bagio.IMAGE,
+                                                        typestore=msgs.ts)
+        t_joint = (np.asarray(joint_ns, dtype=np.int64) - start_ns) * 1e-9
+        pos, vel = motion.state(t_joint)
+        cmd_pos, cmd_vel = motion.state(t_joint + args.command_lead)
+        for stamp, _prio, kind, index in events:
+            if kind == "instruction":
+                data = msgs.string(args.instruction)
+            elif kind == "joints":
+                data = msgs.joint_state(stamp, names, pos[index], vel[index])
+            elif kind == "commands":
+                data = msgs.joint_state(stamp, names, cmd_pos[index], cmd_vel[index])
+            else:
+                k = int(kind[len("camera"):])
+                cam = args.camera_names[k]
+                rgb = scenes[k].render(motion.normalised((stamp - start_ns) * 1e-9)[0])
+                frame_id = f"{cam}_optical_frame"
+                if cam == args.compressed_camera:
+                    fmt = f"rgb8; {args.compressed_format} compressed bgr8"
+                    data = msgs.compressed(stamp, frame_id, fmt,
+                                           encode_compressed(rgb, args.compressed_format, args.jpeg_quality))
+                else:
+                    data = msgs.image(stamp, frame_id, rgb, "bgr8" if cam == args.bgr8_camera else "rgb8")
+            writer.write(conns[kind], stamp, data)
+            topic = conns[kind].topic
+            counts[topic] = counts.get(topic, 0) + 1
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return counts
+
+
+def bag_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if Path(args.output).exists() and not args.force:
+        print(f"kairos-make-bag: '{args.output}' exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    try:
+        counts = make_bag(args)
+    except (FileNotFoundError, KeyError, ValueError, FileExistsError) as exc:
+        print(f"kairos-make-bag: {exc}", file=sys.stderr)
+        return 2
+    total = sum(counts.values())
+    print(f"kairos-make-bag: wrote {args.output} ({args.storage}, {total} messages, "
+          f"{bag_size(Path(args.output)) / 1024:.0f} KiB)")
+    for topic, count in sorted(counts.items()):
+        print(f"  {topic}: {count}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""Bad input through real nodes over DDS: each node keeps running, counts the problem in
+/diagnostics and produces nothing from the bad data."""
+import math
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from integration.rosutil import Listener, NodeProcess, wait_for
+from kairos_msgs.msg import ActionChunk, Observation
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.nodes.common import to_duration, to_time
+
+SPEC = load_embodiment("single_arm")
+CAM = "/bad/cam/image_raw"
+
+
+@pytest.fixture(scope="module")
+def graph():
+    listener = Listener("bad_input_listener")
+    for t, typ in (("/kairos/observation", Observation), ("/bad/traj", JointTrajectory),
+                   ("/kairos/action_chunk", ActionChunk), ("/diagnostics", DiagnosticArray),
+                   ("/bad/adapter_traj", JointTrajectory)):
+        listener.record(typ, t)
+    common = {"embodiment": "single_arm"}
+    nodes = [
+        NodeProcess("kairos_ros.nodes.perception_node", "perception",
+                    {**common, "camera_topics": [CAM], "layout": "single", "tile_width": 32, "tile_height": 32,
+                     "rate_hz": 200.0, "slop": 0.02, "diagnostics_period": 0.2}),
+        NodeProcess("kairos_ros.nodes.world_model_node", "world_model",
+                    {**common, "backend": "hold", "horizon": 8, "status_period": 0.2}),
+        NodeProcess("kairos_ros.nodes.adapter_node", "adapter",
+                    {**common, "trajectory_topic": "/bad/traj", "diagnostics_period": 0.2}),
+        NodeProcess("kairos_ros.nodes.adapter_node", "adapter_direct",
+                    {**common, "trajectory_topic": "/bad/adapter_traj", "chunk_topic": "/bad/chunk",
+                     "diagnostics_period": 0.2}),
+    ]
+    ok = listener.wait_nodes([n.name for n in nodes], 60)
+    assert ok, "nodes did not come up:\n" + "\n".join(n.output() for n in nodes)
+    listener.pubs = {
+        "img": listener.publisher(Image, CAM),
+        "js": listener.publisher(JointState, "/joint_states"),
+        "obs": listener.publisher(Observation, "/kairos/observation"),
+        "chunk": listener.publisher(ActionChunk, "/bad/chunk"),
+    }
+    for pub in listener.pubs.values():
+        assert listener.wait_subscribers(pub)
+    time.sleep(0.5)
+    yield listener, {n.name: n for n in nodes}
+    for n in nodes:
+        code = n.stop()
+        assert code == 0, f"{n.name} exited with {code}:\n{n.output()[-3000:]}"
+    listener.close()
+
+
+def now(listener) -> float:
+    return listener.node.get_clock().now().nanoseconds * 1e-9
+
+
+def image(stamp, encoding="rgb8", h=24, w=32, step=None, data=None):
+    msg = Image(height=h, width=w, encoding=encoding, step=step if step is not None else w * 3)
+    msg.data = data if data is not None else bytes(np.full(h * w * 3, 100, np.uint8))
+    msg.header.stamp = to_time(stamp)
+    return msg
+
+
+def joints(stamp, names=None, positions=None):
+    names = list(SPEC.joint_names) if names is None else names
+    pos = [float(x) for x in (SPEC.lower + SPEC.upper) / 2] if positions is None else positions
+    msg = JointState(name=names, position=[float(x) for x in pos][:len(names)])
+    msg.header.stamp = to_time(stamp)
+    return msg
+
+
+def send_pair(listener, stamp, img=None, js=None):
+    listener.pubs["js"].publish(js or joints(stamp))
+    listener.pubs["img"].publish(img or image(stamp))
+
+
+def count(listener, node, key) -> int:
+    return int(listener.diagnostics_values(node).get(f"count.{key}", 0))
+
+
+def expect_count(listener, node, key, before, timeout=5.0):
+    assert wait_for(lambda: count(listener, node, key) > before, timeout), \
+        f"{node} did not count '{key}': {listener.diagnostics_values(node)}"
+
+
+def test_good_data_flows(graph):
+    listener, _ = graph
+    for i in range(5):
+        send_pair(listener, now(listener))
+        time.sleep(0.05)
+    assert wait_for(lambda: len(listener.got("/bad/traj")) >= 2, 10), "no trajectory from good data"
+    traj = listener.got("/bad/traj")[-1]
+    assert list(traj.joint_names) == list(SPEC.joint_names)
+
+
+@pytest.mark.parametrize("case,key", [
+    ("encoding", "bad_image.cam"), ("size", "bad_image.cam"), ("empty", "bad_image.cam"),
+    ("nan", "bad_joint_state"), ("inf", "bad_joint_state"), ("missing", "bad_joint_state"),
+    ("unknown", "bad_joint_state"),
+])
+def test_perception_rejects(graph, case, key):
+    listener, nodes = graph
+    time.sleep(0.3)
+    before = count(listener, "perception", key)
+    n_obs = len(listener.got("/kairos/observation"))
+    stamp = now(listener)
+    names = list(SPEC.joint_names)
+    mid = [float(x) for x in (SPEC.lower + SPEC.upper) / 2]
+    bad = {
+        "encoding": dict(img=image(stamp, encoding="yuv422")),
+        "size": dict(img=image(stamp, data=bytes(10))),
+        "empty": dict(img=image(stamp, h=0, w=0, step=0, data=b"")),
+        "nan": dict(js=joints(stamp, positions=[math.nan] + mid[1:])),
+        "inf": dict(js=joints(stamp, positions=mid[:-1] + [math.inf])),
+        "missing": dict(js=joints(stamp, names=names[:-1], positions=mid[:-1])),
+        "unknown": dict(js=joints(stamp, names=names + ["mystery_joint"], positions=mid + [0.0])),
+    }[case]
+    # Only the bad message is sent for this stamp: no set can be completed from it.
+    if "img" in bad:
+        listener.pubs["img"].publish(bad["img"])
+    else:
+        listener.pubs["js"].publish(bad["js"])
+    expect_count(listener, "perception", key, before)
+    time.sleep(0.3)
+    new = listener.got("/kairos/observation")[n_obs:]
+    assert all(abs((o.header.stamp.sec + o.header.stamp.nanosec * 1e-9) - stamp) > 1e-6 for o in new)
+    assert nodes["perception"].alive()
+
+
+def test_backwards_stamps_reset_cleanly(graph):
+    listener, nodes = graph
+    before = count(listener, "perception", "time_jump")
+    t = now(listener)
+    for i in range(3):
+        send_pair(listener, t + 0.05 * i)
+        time.sleep(0.05)
+    for i in range(3):  # the bag loops: time goes back 10 s
+        send_pair(listener, t - 10 + 0.05 * i)
+        time.sleep(0.05)
+    expect_count(listener, "perception", "time_jump", before)
+    assert nodes["perception"].alive() and nodes["world_model"].alive()
+
+
+def test_world_model_drops_bad_observation(graph):
+    listener, nodes = graph
+    before = count(listener, "world_model", "bad_observation")
+    n_chunks = len(listener.got("/kairos/action_chunk"))
+    obs = Observation(camera_names=["cam", "extra"], layout="single")
+    obs.header.stamp = to_time(now(listener))
+    obs.images = [image(now(listener))]
+    obs.joint_state = joints(now(listener))
+    listener.pubs["obs"].publish(obs)
+    expect_count(listener, "world_model", "bad_observation", before)
+    stamp = obs.header.stamp
+    assert not [c for c in listener.got("/kairos/action_chunk")[n_chunks:] if c.header.stamp == stamp]
+    assert nodes["world_model"].alive()
+
+
+def chunk_msg(stamp, horizon=5, dim=None, embodiment="single_arm", values=None, period=0.05, slots=None):
+    dim = len(SPEC.slot_names) if dim is None else dim
+    msg = ActionChunk(embodiment=embodiment, horizon=horizon, dim=dim)
+    msg.slot_names = list(slots if slots is not None else SPEC.slot_names)[:dim]
+    mid = (SPEC.lower + SPEC.upper) / 2
+    vals = np.tile(mid[:dim], (horizon, 1)).astype(np.float32) if values is None else values
+    msg.values = [float(x) for x in np.asarray(vals).ravel()]
+    msg.step_period = to_duration(period)
+    msg.header.stamp = to_time(stamp)
+    return msg
+
+
+def test_adapter_accepts_valid_chunk(graph):
+    listener, _ = graph
+    send_pair(listener, now(listener))  # fresh joint state for the adapter
+    time.sleep(0.2)
+    n = len(listener.got("/bad/adapter_traj"))
+    listener.pubs["chunk"].publish(chunk_msg(now(listener)))
+    assert wait_for(lambda: len(listener.got("/bad/adapter_traj")) > n, 5)
+    traj = listener.got("/bad/adapter_traj")[-1]
+    times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in traj.points]
+    assert list(traj.joint_names) == list(SPEC.joint_names)
+    assert all(b > a for a, b in zip(times, times[1:])) and times[0] > 0
+    assert all(len(p.velocities) == len(SPEC.joint_names) for p in traj.points)
+    assert all(v == 0.0 for v in traj.points[-1].velocities)
+
+
+@pytest.mark.parametrize("case", ["dimension", "embodiment", "nan", "stale", "count_mismatch", "slots"])
+def test_adapter_refuses_bad_chunk(graph, case):
+    listener, nodes = graph
+    send_pair(listener, now(listener))
+    time.sleep(0.2)
+    before = count(listener, "adapter_direct", "refused_chunk")
+    n = len(listener.got("/bad/adapter_traj"))
+    t = now(listener)
+    dim = len(SPEC.slot_names)
+    nan_vals = np.zeros((5, dim), np.float32)
+    nan_vals[2, 1] = np.nan
+    msg = {
+        "dimension": lambda: chunk_msg(t, dim=dim - 1),
+        "embodiment": lambda: chunk_msg(t, embodiment="dual_arm"),
+        "nan": lambda: chunk_msg(t, values=nan_vals),
+        "stale": lambda: chunk_msg(t - 30.0),
+        "count_mismatch": lambda: _truncated(chunk_msg(t)),
+        "slots": lambda: chunk_msg(t, slots=list(reversed(SPEC.slot_names))),
+    }[case]()
+    listener.pubs["chunk"].publish(msg)
+    expect_count(listener, "adapter_direct", "refused_chunk", before)
+    time.sleep(0.2)
+    assert len(listener.got("/bad/adapter_traj")) == n, "a trajectory was produced from a bad chunk"
+    assert nodes["adapter_direct"].alive()
+
+
+def _truncated(msg):
+    msg.values = list(msg.values)[:-1]
+    return msg

@@ -1,0 +1,64 @@
+"""A bad parameter value refuses start-up with a message naming the parameter and the value."""
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from integration.rosutil import REPO
+from kairos_ros.bringup.graph import ProcessSpec
+from kairos_ros.bringup.supervisor import command_for
+
+
+def start(module, params=None, files=(), timeout=60):
+    spec = ProcessSpec("n", "n", module, list(files), dict(params or {}))
+    cmd = command_for(spec)
+    cmd[cmd.index("__node:=n")] = "__node:=" + module.rsplit(".", 1)[-1].replace("_node", "")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("module,params,expect", [
+    ("kairos_ros.nodes.perception_node", {"camera_topics": ["/c"], "rate_hz": -1.0}, "parameter 'rate_hz' = -1.0"),
+    ("kairos_ros.nodes.perception_node", {"camera_topics": ["/c"], "layout": "mosaic"}, "parameter 'layout' = 'mosaic'"),
+    ("kairos_ros.nodes.perception_node", {"camera_topics": ["/c"], "rate_hz": "fast"}, "rate_hz"),
+    ("kairos_ros.nodes.perception_node", {}, "camera_topics"),
+    ("kairos_ros.nodes.world_model_node", {"backend": "magic"}, "parameter 'backend' = 'magic'"),
+    ("kairos_ros.nodes.world_model_node", {"horizon": 0}, "parameter 'horizon' = 0"),
+    ("kairos_ros.nodes.adapter_node", {"embodiment": "hexapod"}, "hexapod"),
+    ("kairos_ros.nodes.adapter_node", {}, "embodiment"),
+])
+def test_bad_parameter_refuses_start(module, params, expect):
+    result = start(module, params)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expect in result.stderr, result.stderr
+
+
+def test_unknown_parameter_in_file_refuses_start(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"adapter": {"ros__parameters": {"embodiment": "dual_arm", "max_chunk_agee": 1.0}}}))
+    result = start("kairos_ros.nodes.adapter_node", files=[str(path)])
+    assert result.returncode == 2
+    assert "unknown parameter 'max_chunk_agee'" in result.stderr
+
+
+@pytest.mark.parametrize("profile", ["single_arm", "dual_arm", "dexterous_hand"])
+def test_config_files_validate_through_schemas(profile):
+    from kairos_ros.core.params import load_ros_params_yaml, validate_params
+    from kairos_ros.nodes.adapter_node import SCHEMA as ADAPTER
+    from kairos_ros.nodes.perception_node import SCHEMA as PERCEPTION
+    from kairos_ros.nodes.world_model_params import SCHEMA as WORLD_MODEL
+
+    path = os.path.join(REPO, "config", f"{profile}.yaml")
+    for node, schema, extra in (("perception", PERCEPTION, {}), ("world_model", WORLD_MODEL, {}),
+                                ("adapter", ADAPTER, {"embodiment": profile})):
+        values = load_ros_params_yaml(path, node)
+        assert values, f"{path} has no section for {node}"
+        validate_params(schema, {**values, **extra})
+
+
+def test_parameter_docs_are_current():
+    from kairos_ros.tools.gen_param_docs import render
+
+    with open(os.path.join(REPO, "docs", "parameters.md")) as f:
+        assert f.read() == render(), "docs/parameters.md is stale: run python -m kairos_ros.tools.gen_param_docs"
