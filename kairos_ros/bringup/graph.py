@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from kairos_ros.bringup.paths import find_data
+from kairos_ros.core.paths import find_data
 
 BACKENDS = ("hold", "extrapolate", "kairos")
 

@@ -86,7 +86,8 @@ def first_joint_names(reader, joint_topic: str) -> list[str]:
     raise EvalError(f"joint topic '{joint_topic}' has no messages")
 
 
-def load_joint_series(reader, joint_topic: str, joint_names: list[str], ignore: list[str]) -> JointSeries:
+def load_joint_series(reader, joint_topic: str, joint_names: list[str], ignore: list[str],
+                      embodiment: str = "") -> JointSeries:
     """Read and order all joint states; messages that do not fit the embodiment are skipped."""
     from kairos_ros.core.joints import JointStateError, order_joint_state
 
@@ -101,7 +102,8 @@ def load_joint_series(reader, joint_topic: str, joint_names: list[str], ignore: 
         stamps.append(bagio.stamp_sec(msg.header))
         rows.append(np.asarray(pos, dtype=np.float64))
     if not rows:
-        raise EvalError(f"no message on '{joint_topic}' carries the joints {joint_names}")
+        raise EvalError(f"no message on '{joint_topic}' carries the joints of embodiment '{embodiment}' "
+                        f"{joint_names} (recorded: {seen})")
     stamps_arr = np.asarray(stamps)
     order = np.argsort(stamps_arr, kind="stable")  # truth is a function of time, whatever the log order
     return JointSeries(stamps_arr[order], np.stack(rows)[order], seen)

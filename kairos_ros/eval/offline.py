@@ -25,6 +25,7 @@ from kairos_ros.core.observation import ObservationHistory, compose
 from kairos_ros.eval.bagsource import (EvalError, camera_period, connections, detect_embodiment,
                                        first_joint_names, load_joint_series, select_topics)
 from kairos_ros.eval.framematch import FrameMatcher
+from kairos_ros.eval.report import jsonable
 from kairos_ros.tools import bagio
 
 DEFAULTS = dict(embodiment=None, cameras=None, camera_names=None, layout=None, tile_width=160,
@@ -100,6 +101,7 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
     """The replay loop; returns counts. Emulates the perception node's publish rule in bag time."""
     from kairos_ros.core.image import ImageError, resize_rgb
     from kairos_ros.core.joints import JointStateError
+    from kairos_ros.core.sync import OutOfOrderError
 
     counts = {"observations": 0, "predictions": 0, "failed_predictions": 0, "resets": 0, "dropped_inputs": {}}
     latencies: list[float] = []
@@ -183,6 +185,8 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
             drop(f"bad_image.{names[conn.topic]}")
         except JointStateError:
             drop("bad_joint_state")
+        except OutOfOrderError:
+            drop("out_of_order")
         after_input(now)
     scorer.frames.flush()
     counts["latencies"] = latencies
@@ -234,7 +238,7 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
         except (ValueError, KeyError) as exc:
             raise EvalError(f"perception set-up failed (layout '{layout}', cameras {topics.camera_names}): {exc}") from exc
         series = load_joint_series(reader, topics.joint_topic, list(spec.joint_names),
-                                   list(getattr(spec, "ignore_joints", [])))
+                                   list(getattr(spec, "ignore_joints", [])), spec.name)
         period = camera_period(reader, topics.camera_topics[0])
         scorer = _Scorer(spec, series, 0.5 * period)
         total = sum(c.msgcount for c in connections(reader, topics.camera_topics + [topics.joint_topic]))
@@ -258,6 +262,6 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
                   instruction_topic=topics.instruction_topic, camera_period=period,
                   backend_params=o["backend_params"] or {})
     info["joint_names"] = series.names_seen
-    return {"format": "kairos-eval/1", "title": f"{info['name']} / {backend_name}", "mode": "offline",
+    return jsonable({"format": "kairos-eval/1", "title": f"{info['name']} / {backend_name}", "mode": "offline",
             "config": config, "bag": info, "versions": _versions(), "counts": counts, "actions": actions,
-            "frames": scorer.frames.scores.summary(), "latency": lat}
+            "frames": scorer.frames.scores.summary(), "latency": lat})

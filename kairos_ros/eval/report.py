@@ -17,7 +17,9 @@ write the same format. `summary` is a JSON-able dict; every section is optional 
                  overall:  {mae, rmse, count}}               errors in slot units
     frames      {offsets [F] (s after the observation), psnr [F], ssim [F], count [F],
                  unmatched, overall: {psnr, ssim, count}}
-    latency     {count, mean, p50, p90, p99, max, samples [N] (seconds, wall clock)}
+    latency     {count, mean, p50, p90, p99, max, samples [N] (seconds), what: what was timed
+                 (default: wall-clock time of backend.predict)}
+    inference   {latency_p50, latency_p90, latency_p99} (live: as the world-model node reports it)
 """
 from __future__ import annotations
 
@@ -106,6 +108,14 @@ def plot_frames(frames: dict, path: Path) -> str:
     return _save(fig, path)
 
 
+def _latency_what(latency: dict) -> str:
+    return latency.get("what") or "backend.predict wall-clock time per call"
+
+
+def _latency_count(latency: dict) -> int:
+    return int(latency.get("count") or len(latency.get("samples") or []))
+
+
 def plot_latency(latency: dict, path: Path) -> str:
     fig, ax = _figure()
     samples_ms = [1000.0 * s for s in latency.get("samples", [])]
@@ -113,9 +123,9 @@ def plot_latency(latency: dict, path: Path) -> str:
     for key, style in (("p50", "-"), ("p90", "--"), ("p99", ":")):
         if latency.get(key) is not None:
             ax.axvline(1000.0 * latency[key], color="k", linestyle=style, label=f"{key} {1000 * latency[key]:.3g} ms")
-    ax.set_xlabel("backend.predict latency (ms, wall clock)")
+    ax.set_xlabel("latency (ms)")
     ax.set_ylabel("calls")
-    ax.set_title("Inference latency")
+    ax.set_title(_latency_what(latency)[:70], fontsize=9)
     ax.legend()
     return _save(fig, path)
 
@@ -136,7 +146,7 @@ def _headline(summary: dict) -> list[list]:
     if frames and frames.get("overall", {}).get("count"):
         rows.append(["frame PSNR (dB) / SSIM", f"{_fmt(frames['overall']['psnr'])} / {_fmt(frames['overall']['ssim'])}"])
     lat = summary.get("latency")
-    if lat and lat.get("count"):
+    if lat and _latency_count(lat):
         rows.append(["latency p50 / p90 / p99 (ms)",
                      " / ".join(_fmt(1000 * lat[k]) if lat.get(k) is not None else "n/a" for k in ("p50", "p90", "p99"))])
     return rows
@@ -175,13 +185,17 @@ def render_markdown(summary: dict, plots: dict[str, str]) -> str:
         if "frames" in plots:
             out += [f"![PSNR and SSIM vs horizon]({plots['frames']})", ""]
     lat = summary.get("latency")
-    if lat and lat.get("count"):
-        out += ["## Latency", ""]
-        out += _table(["calls", "mean (ms)", "p50 (ms)", "p90 (ms)", "p99 (ms)", "max (ms)"],
-                      [[lat["count"]] + [1000 * lat[k] if lat.get(k) is not None else None
+    if lat and _latency_count(lat):
+        out += ["## Latency", "", f"What was timed: {_latency_what(lat)}.", ""]
+        out += _table(["samples", "mean (ms)", "p50 (ms)", "p90 (ms)", "p99 (ms)", "max (ms)"],
+                      [[_latency_count(lat)] + [1000 * lat[k] if lat.get(k) is not None else None
                                          for k in ("mean", "p50", "p90", "p99", "max")]])
         if "latency" in plots:
             out += [f"![latency histogram]({plots['latency']})", ""]
+    inference = summary.get("inference")
+    if inference and any(v is not None for v in inference.values()):
+        out += ["## Inference (world-model node)", ""]
+        out += _table(["", "ms"], [[k, 1000 * v if v is not None else None] for k, v in sorted(inference.items())])
     dropped = summary.get("counts", {}).get("dropped_inputs")
     if dropped:
         out += ["## Dropped inputs", ""] + _table(["reason", "count"], sorted(dropped.items()))

@@ -15,6 +15,7 @@ from kairos_ros.core.image import ImageError
 from kairos_ros.core.joints import JointStateError
 from kairos_ros.core.params import ParameterError, ParamSpec
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
+from kairos_ros.core.sync import OutOfOrderError
 from kairos_ros.nodes.common import declare_schema, diagnostic_array, rgb_to_image_msg, run_node, to_sec, to_time
 
 SCHEMA = [
@@ -107,6 +108,8 @@ class PerceptionNode(Node):
                                             msg.width, msg.step, msg.is_bigendian, msg.data)
             except ImageError as exc:
                 self._warn(f"bad_image.{name}", f"camera '{name}': {exc}")
+            except OutOfOrderError as exc:
+                self._warn("out_of_order", str(exc))
             self._after_input()
         return callback
 
@@ -116,6 +119,8 @@ class PerceptionNode(Node):
                 self.pipeline.add_compressed_image(name, to_sec(msg.header.stamp), msg.format, msg.data)
             except ImageError as exc:
                 self._warn(f"bad_image.{name}", f"camera '{name}': {exc}")
+            except OutOfOrderError as exc:
+                self._warn("out_of_order", str(exc))
             self._after_input()
         return callback
 
@@ -125,6 +130,8 @@ class PerceptionNode(Node):
                                           msg.velocity if len(msg.velocity) else None)
         except JointStateError as exc:
             self._warn("bad_joint_state", f"joint_states: {exc}")
+        except OutOfOrderError as exc:
+            self._warn("out_of_order", str(exc))
         self._after_input()
 
     def _after_input(self) -> None:

@@ -1,0 +1,31 @@
+"""Backend registry: make_backend(name, spec, **params)."""
+from __future__ import annotations
+
+from kairos_ros.backends.base import Backend
+from kairos_ros.backends.baselines import ExtrapolateBackend, HoldBackend
+
+BACKENDS = {"hold": HoldBackend, "extrapolate": ExtrapolateBackend}
+
+
+def _kairos(spec, **params):
+    """The learned world-action model; refused until its backend module exists."""
+    try:
+        from kairos_ros.backends.kairos_backend import KairosBackend
+    except ImportError as exc:
+        raise ValueError("backend 'kairos' is not available in this build: the world-action model backend "
+                         "has not landed yet (use 'hold' or 'extrapolate')") from exc
+    return KairosBackend(spec, **params)
+
+
+def make_backend(name: str, spec, **params) -> Backend:
+    if name == "kairos":
+        return _kairos(spec, **params)
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend '{name}' (known: {sorted([*BACKENDS, 'kairos'])})")
+    try:
+        return BACKENDS[name](spec, **params)
+    except TypeError as exc:
+        raise ValueError(f"backend '{name}': bad parameters {sorted(params)}: {exc}") from exc
+
+
+__all__ = ["Backend", "BACKENDS", "make_backend"]

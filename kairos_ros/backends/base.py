@@ -1,0 +1,55 @@
+"""The backend interface the world-model node and the evaluators call."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
+
+
+class Backend(ABC):
+    """Turns an observation history (oldest first) into a PredictionData.
+
+    Implementations keep whatever world state they need between calls and drop it in reset().
+    They are called from one thread at a time.
+    """
+
+    name: str = ""
+    model: str = ""
+
+    def __init__(self, spec, num_predicted_frames: int = 4):
+        if num_predicted_frames < 0:
+            raise ValueError(f"num_predicted_frames {num_predicted_frames} must be >= 0")
+        self.spec = spec
+        self.num_predicted_frames = int(num_predicted_frames)
+        self.world_state_frames = 0
+
+    def reset(self) -> None:
+        self.world_state_frames = 0
+
+    @abstractmethod
+    def predict(self, history: Sequence[ObservationData], horizon: int, step_period: float) -> PredictionData:
+        """Future frames and an action chunk of `horizon` rows for the newest observation."""
+
+    def imagine(self, history: Sequence[ObservationData], candidate: ActionChunkData) -> PredictionData:
+        """The future if `candidate` were executed (the baselines only repeat the last frame)."""
+        _check_history(history)
+        last = history[-1]
+        frames, times = self._frame_plan(last, candidate.horizon, candidate.step_period)
+        chunk = ActionChunkData(last.stamp, candidate.embodiment, list(candidate.slot_names),
+                                candidate.values.copy(), candidate.step_period, self.name, self.model)
+        return PredictionData(last.stamp, frames, times, chunk)
+
+    def _frame_plan(self, last: ObservationData, horizon: int, step_period: float):
+        """The last frame repeated num_predicted_frames times, spread evenly over the horizon."""
+        n = self.num_predicted_frames
+        if last.composed is None or n == 0:
+            return [], []
+        span = horizon * step_period
+        times = [span * (i + 1) / n for i in range(n)]
+        return [last.composed] * n, times
+
+
+def _check_history(history) -> None:
+    if not history:
+        raise ValueError("empty observation history: nothing to predict from")

@@ -1,0 +1,52 @@
+"""Chunk -> joint trajectory under the ros2_control joint_trajectory_controller contract
+(design.md convention 5): every configured joint in order, strictly increasing times, velocities
+given, ending at rest, positions within the limits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kairos_ros.core.embodiment import slots_to_joints
+from kairos_ros.core.types import ActionChunkData
+
+
+@dataclass
+class TrajectoryPlan:
+    joint_names: list
+    times: np.ndarray  # (N,) seconds from the trajectory start, strictly increasing
+    positions: np.ndarray  # (N, J)
+    velocities: np.ndarray  # (N, J); the last row is zero
+    clamped: int = 0  # number of position values clamped to the limits
+
+
+def chunk_to_trajectory(chunk: ActionChunkData, spec, current_positions=None, start_delay: float = 0.0) -> TrajectoryPlan:
+    """Row k of the chunk lands at start_delay + (k + 1) * step_period (may be <= 0 for a late
+    chunk: callers drop those points). Velocities are central differences (the first uses the
+    current positions when given), clamped to +-max_velocity; the last point is at rest."""
+    q = slots_to_joints(spec, chunk.values)  # (N, J)
+    lo, hi = spec.lower, spec.upper
+    clamped = int(np.count_nonzero((q < lo) | (q > hi)))
+    q = np.clip(q, lo, hi)
+    n = q.shape[0]
+    dt = float(chunk.step_period)
+    times = start_delay + dt * (np.arange(n) + 1.0)
+    prev = np.clip(np.asarray(current_positions, dtype=np.float64), lo, hi) if current_positions is not None else None
+    padded = np.vstack([prev[None] if prev is not None else q[:1], q])  # row 0 = state before point 0
+    vel = np.empty_like(q)
+    if n == 1:
+        vel[0] = 0.0
+    else:
+        vel[1:-1] = (q[2:] - q[:-2]) / (2 * dt)
+        vel[0] = (q[1] - padded[0]) / (2 * dt) if prev is not None else (q[1] - q[0]) / dt
+    vel[-1] = 0.0
+    vel = np.clip(vel, -spec.max_velocity, spec.max_velocity)
+    return TrajectoryPlan(list(spec.joint_names), times, q, vel, clamped)
+
+
+def hold_trajectory(spec, positions, duration: float) -> TrajectoryPlan:
+    """One point at the given positions, at rest, `duration` seconds from now."""
+    if duration <= 0:
+        raise ValueError(f"hold duration {duration} must be > 0")
+    q = np.clip(np.asarray(positions, dtype=np.float64), spec.lower, spec.upper)[None]
+    return TrajectoryPlan(list(spec.joint_names), np.array([float(duration)]), q, np.zeros_like(q), 0)
