@@ -7,7 +7,9 @@ The node list comes from kairos_ros.bringup.graph, the same description `kairos-
 machines without launch_ros.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
+import os
+
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -36,6 +38,12 @@ def _launch_setup(context, *args, **kwargs):
                            use_sim_time=sim, bag=bag, rate=float(value["rate"]), loop=_truthy(value["loop"]),
                            play_delay=3.0)
     actions = []
+    from kairos_ros.core.paths import apply_dds_profile
+
+    env = dict(os.environ)
+    profile = apply_dds_profile(env)
+    if profile:  # large camera frames through Fast DDS shared memory (see the XML file)
+        actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile))
     for proc in procs:
         if proc.is_node:
             actions.append(Node(package="kairos_ros", executable=proc.executable, name=proc.name,

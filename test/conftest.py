@@ -9,3 +9,6 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
+# The same Fast DDS profile kairos-bringup applies (large camera frames through shared memory).
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "fastdds_large_frames.xml"))

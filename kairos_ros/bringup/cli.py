@@ -83,6 +83,9 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    from kairos_ros.core.paths import apply_dds_profile
+
+    apply_dds_profile(os.environ)  # before this process's rclpy.init(), inherited by every node
     sup = Supervisor(log_dir=log_dir)
     for spec_ in nodes:
         sup.start(spec_)

@@ -25,3 +25,20 @@ def find_data(*parts: str) -> str | None:
         if os.path.exists(path):
             return path
     return None
+
+
+FASTDDS_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
+def apply_dds_profile(env: dict) -> str | None:
+    """Point Fast DDS at the bundled large-frame profile unless the user chose a profile already.
+
+    Returns the profile path applied (None when the user's own setting was kept or none is found).
+    Other RMW implementations ignore these variables.
+    """
+    if any(env.get(var) for var in FASTDDS_VARS):
+        return None
+    path = find_data("config", "fastdds_large_frames.xml")
+    if path:
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = path
+    return path

@@ -43,7 +43,7 @@ class FrameScores:
         n = [self.count[i] for i in idx]
         total = sum(n)
         return {
-            "offsets": [self.offset[i] / self.count[i] for i in idx],
+            "offsets": [round(self.offset[i] / self.count[i], 6) for i in idx],
             "psnr": [self.psnr[i] / self.count[i] for i in idx],
             "ssim": [self.ssim[i] / self.count[i] for i in idx],
             "count": n,

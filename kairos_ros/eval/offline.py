@@ -10,7 +10,7 @@ Scoring (see report.py for the summary layout):
 - actions: chunk row k (time stamp + (k+1) * period) vs the recorded joint states interpolated at
   that time and mapped into slot space; rows past the end of the recording are left out.
 - frames: each predicted frame vs the real composed observation closest to its time, if within
-  half a camera period (PSNR, SSIM).
+  half a camera period (PSNR capped at 100 dB, SSIM).
 - latency: wall-clock time of every backend.predict call.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from kairos_ros.eval.framematch import FrameMatcher
 from kairos_ros.eval.report import jsonable
 from kairos_ros.tools import bagio
 
+PSNR_CAP = 100.0  # dB
 DEFAULTS = dict(embodiment=None, cameras=None, camera_names=None, layout=None, tile_width=160,
                 tile_height=128, horizon=32, step_period=0.0, history=8, num_predicted_frames=4,
                 max_steps=None, slop=0.05, rate=10.0, queue_size=10, joint_topic="/joint_states",
@@ -48,13 +49,19 @@ def _versions() -> dict:
     return out
 
 
+def _naming(exc: Exception, value: str, what: str) -> str:
+    """The error's message, prefixed with the offending value unless it names it already."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return text if f"'{value}'" in text else f"{what} '{value}': {text}"
+
+
 def _load_spec(name: str):
     from kairos_ros.core.embodiment import load_embodiment
 
     try:
         return load_embodiment(name)
     except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise EvalError(f"unknown embodiment '{name}': {exc}") from exc
+        raise EvalError(_naming(exc, name, "embodiment")) from exc
 
 
 def _known_embodiments() -> dict[str, list[str]]:
@@ -69,7 +76,7 @@ def _make_backend(name: str, spec, params: dict):
     try:
         return make_backend(name, spec, **params)
     except (KeyError, ValueError) as exc:
-        raise EvalError(f"unknown or misconfigured backend '{name}': {exc}") from exc
+        raise EvalError(_naming(exc, name, "backend")) from exc
 
 
 class _Scorer:
@@ -80,7 +87,8 @@ class _Scorer:
 
         self.spec, self.series = spec, series
         self.actions = ActionErrorAccumulator(list(spec.slot_names))
-        self.frames = FrameMatcher(tolerance, lambda p, r: (float(psnr(p, r)), float(ssim(p, r))))
+        # Identical frames have infinite PSNR; PSNR_CAP keeps the averages finite.
+        self.frames = FrameMatcher(tolerance, lambda p, r: (min(float(psnr(p, r)), PSNR_CAP), float(ssim(p, r))))
 
     def add_prediction(self, pred) -> None:
         from kairos_ros.core.embodiment import state_to_slots
@@ -155,8 +163,7 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
                 state["last"] = now
                 on_observation(obs)
 
-    conns = connections(reader, topics.camera_topics + [topics.joint_topic]
-                        + ([topics.instruction_topic] if topics.instruction_topic else []))
+    conns = connections(reader, topics.camera_topics + [topics.joint_topic] + [t for t in [topics.instruction_topic] if t])
     for conn, t_ns, raw in reader.messages(connections=conns):
         bar.update(1)
         now = t_ns * 1e-9
@@ -241,7 +248,8 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
                                    list(getattr(spec, "ignore_joints", [])), spec.name)
         period = camera_period(reader, topics.camera_topics[0])
         scorer = _Scorer(spec, series, 0.5 * period)
-        total = sum(c.msgcount for c in connections(reader, topics.camera_topics + [topics.joint_topic]))
+        replayed = topics.camera_topics + [topics.joint_topic] + [t for t in [topics.instruction_topic] if t]
+        total = sum(c.msgcount for c in connections(reader, replayed))
         with tqdm(total=total, desc=f"eval {info['name']} [{backend_name}]", unit="msg",
                   disable=not o["progress"], leave=False) as bar:
             counts = _run(reader, topics, pipeline, backend, ObservationHistory(o["history"]), scorer, o, bar)

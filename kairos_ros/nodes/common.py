@@ -56,7 +56,10 @@ def declare_schema(node: Node, schema: list[ParamSpec]) -> dict:
                 node.declare_parameter(spec.name, default, desc)
         except Exception as exc:  # wrong type in a params file or on the command line
             raise ParameterError(f"parameter '{spec.name}': {exc}") from exc
-        value = node.get_parameter(spec.name).value
+        try:
+            value = node.get_parameter(spec.name).value
+        except Exception:  # declared by type with no value given (ParameterUninitializedException)
+            value = None
         if value is not None:
             raw[spec.name] = list(value) if isinstance(value, (list, tuple, np.ndarray)) else value
     overrides = getattr(node, "_parameter_overrides", {}) or {}

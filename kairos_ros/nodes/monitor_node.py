@@ -118,7 +118,7 @@ class MonitorNode(Node):
                 "e2e": self.e2e.percentiles(),
                 "chunks": list(self.chunks),
                 "states_t": np.asarray(self.states_t, dtype=np.float64),
-                "states_q": np.asarray(self.states_q, dtype=np.float64).reshape(len(self.states_q), -1),
+                "states_q": np.asarray(self.states_q, dtype=np.float64).reshape(len(self.states_q), len(self.spec.joint_names)),
                 "status": None if st is None else {
                     "backend": st.backend, "model": st.model, "latency_p50": st.latency_p50,
                     "latency_p90": st.latency_p90, "latency_p99": st.latency_p99,

@@ -78,6 +78,9 @@ def bench_latency(seconds: float, rate: float) -> dict:
     with open(cfg, "w") as f:
         f.write(_CONFIG)
     os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    from kairos_ros.core.paths import apply_dds_profile
+
+    apply_dds_profile(os.environ)
     sup = Supervisor(log_dir=os.path.join(tmp, "logs"))
     for proc in describe_graph("dual_arm", "hold", cfg):
         sup.start(proc)

@@ -11,10 +11,11 @@ that are not triggered together):
   /cameras/<name>/image_raw/compressed  sensor_msgs/msg/CompressedImage for --compressed-camera
                                         (format "rgb8; jpeg compressed bgr8" as image_transport)
   /joint_states                         sensor_msgs/msg/JointState: the embodiment's joints in
-                                        its order, positions and velocities
+                                        its order, positions and velocities, then its
+                                        ignore_joints (mimic joints copying their driver)
   /joint_commands                       sensor_msgs/msg/JointState: the recorded commands, i.e. the
-                                        target each joint reaches --command-lead seconds later
-                                        (position and velocity at t + lead), stamped t
+                                        target each driven joint reaches --command-lead seconds
+                                        later (position and velocity at t + lead), stamped t
   /instruction                          std_msgs/msg/String, once at the start: the task text
 Same arguments -> byte-identical message payloads (content is a pure function of seed and time,
 see kairos_ros/tools/synthetic.py). The format choice (rosbag2 version 8, zstd MCAP chunks) is
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from kairos_ros.tools import bagio
-from kairos_ros.tools.synthetic import JointMotion, Scene
+from kairos_ros.tools.synthetic import JointMotion, Scene, is_gripper, mimic_sources
 
 CAMERA_NAMES = ("head", "left_wrist", "right_wrist")
 CAMERA_OFFSET_NS = 2_000_000
@@ -150,8 +151,12 @@ def make_bag(args: argparse.Namespace) -> dict:
 
     spec = load_embodiment(args.embodiment)
     names = list(spec.joint_names)
-    motion = JointMotion(names, spec.lower, spec.upper, args.seed)
-    scenes = [Scene(cam, k, args.width, args.height, names, args.seed) for k, cam in enumerate(args.camera_names)]
+    grippers = [slot.endswith("gripper") or is_gripper(n) for n, slot in zip(names, spec.slot_names)]
+    motion = JointMotion(names, spec.lower, spec.upper, args.seed, grippers)
+    scenes = [Scene(cam, k, args.width, args.height, names, args.seed, grippers)
+              for k, cam in enumerate(args.camera_names)]
+    extra = list(spec.ignore_joints)
+    copy = list(range(len(names))) + mimic_sources(names, extra)  # /joint_states columns
     start_ns = int(round(args.start_time * 1e9))
     msgs = Messages()
     events = [(start_ns, 0, "instruction", 0)]
@@ -187,7 +192,7 @@ def make_bag(args: argparse.Namespace) -> dict:
             if kind == "instruction":
                 data = msgs.string(args.instruction)
             elif kind == "joints":
-                data = msgs.joint_state(stamp, names, pos[index], vel[index])
+                data = msgs.joint_state(stamp, names + extra, pos[index, copy], vel[index, copy])
             elif kind == "commands":
                 data = msgs.joint_state(stamp, names, cmd_pos[index], cmd_vel[index])
             else:

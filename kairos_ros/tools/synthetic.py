@@ -5,8 +5,8 @@ regenerated bags carry byte-identical message payloads.
 
 Joints: each joint follows a sum of three low-frequency sinusoids (0.08-0.45 Hz) around the middle
 of its range, reaching at most 40 % of the half-range, so positions stay strictly inside the
-limits. Grippers (a joint whose name contains "gripper") open and close slowly (one sinusoid of
-0.1-0.2 Hz between 5 % and 95 % of their range). Velocities are the exact time derivatives.
+limits. Grippers (flagged by the caller, by default joints named "*gripper*") open and close
+slowly (one sinusoid of 0.1-0.2 Hz between 5 % and 95 % of their range). Velocities are the exact time derivatives.
 
 Cameras: a fixed gradient + soft checker background per camera and three anti-aliased shapes
 (two discs, one rectangle) whose positions follow the joints (a shape's x and y are two joints'
@@ -31,14 +31,15 @@ def is_gripper(name: str) -> bool:
 class JointMotion:
     """q(t), dq/dt(t) for joints with limits [lower, upper]; vectorised over time."""
 
-    def __init__(self, names: list[str], lower, upper, seed: int):
+    def __init__(self, names: list[str], lower, upper, seed: int, grippers=None):
         self.names = list(names)
+        grippers = [is_gripper(n) for n in self.names] if grippers is None else list(grippers)
         lower = np.asarray(lower, dtype=np.float64)
         upper = np.asarray(upper, dtype=np.float64)
         finite = np.isfinite(lower) & np.isfinite(upper) & (upper > lower)
         self.mid = np.where(finite, 0.5 * (lower + upper), 0.0)
         self.half = np.where(finite, 0.5 * (upper - lower), FALLBACK_HALF_RANGE)
-        self.gripper = np.array([is_gripper(n) and f for n, f in zip(self.names, finite)], dtype=bool)
+        self.gripper = np.array([g and f for g, f in zip(grippers, finite)], dtype=bool)
         rng = np.random.default_rng(seed)
         n = len(self.names)
         self.freq = rng.uniform(0.08, 0.45, size=(n, 3))
@@ -71,6 +72,18 @@ class JointMotion:
         return self._unit(t)[0]
 
 
+def mimic_sources(names: list[str], extra: list[str]) -> list[int]:
+    """For each extra (undriven, e.g. mimic) joint, the driven joint it copies: the one sharing the
+    longest name prefix, the later one on ties (panda_finger_joint2 -> panda_finger_joint1,
+    rh_FFJ1 -> rh_FFJ2)."""
+    def common(a: str, b: str) -> int:
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+    return [max(range(len(names)), key=lambda i: (common(names[i], e), i)) for e in extra]
+
+
 def _arm_pool(camera: str, names: list[str]) -> list[int]:
     """Indices of the joints a camera follows: its arm's when the names say, else all."""
     for side in ("left", "right"):
@@ -84,7 +97,8 @@ def _arm_pool(camera: str, names: list[str]) -> list[int]:
 class Scene:
     """Renders (H, W, 3) uint8 RGB frames of one camera from normalised joint positions."""
 
-    def __init__(self, camera: str, index: int, width: int, height: int, joint_names: list[str], seed: int):
+    def __init__(self, camera: str, index: int, width: int, height: int, joint_names: list[str], seed: int,
+                 grippers=None):
         self.width, self.height = width, height
         rng = np.random.default_rng([seed, index, 7919])
         yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -96,8 +110,8 @@ class Scene:
         checker = (((xx // cell) + (yy // cell)) % 2)[..., None] * 2.0 - 1.0
         self.background = np.clip(grad + 12.0 * checker, 0, 255).astype(np.float32)
         pool = _arm_pool(camera, joint_names)
-        grippers = [i for i in pool if is_gripper(joint_names[i])] or \
-                   [i for i, n in enumerate(joint_names) if is_gripper(n)]
+        flags = [is_gripper(n) for n in joint_names] if grippers is None else list(grippers)
+        grippers = [i for i in pool if flags[i]] or [i for i, f in enumerate(flags) if f]
         self.size_joint = grippers[0] if grippers else None
         movers = [i for i in pool if i != self.size_joint] or pool
         n = len(movers)

@@ -37,6 +37,7 @@ def _load_launch_file(monkeypatch):
     actions = types.ModuleType("launch.actions")
     actions.DeclareLaunchArgument = _Recorder
     actions.ExecuteProcess = _Recorder
+    actions.SetEnvironmentVariable = _Recorder
     actions.OpaqueFunction = _Recorder
     subs = types.ModuleType("launch.substitutions")
     subs.LaunchConfiguration = _LaunchConfiguration
@@ -64,7 +65,8 @@ def test_launch_file_matches_graph(monkeypatch, embodiment, backend):
     desc = module.generate_launch_description()
     declared = {a.args[0] for a in desc.args[0] if a.args and isinstance(a.args[0], str)}
     assert {"embodiment", "backend", "config", "use_sim_time", "bag"} <= declared
-    actions = module._launch_setup(_context(module, embodiment=embodiment, backend=backend))
+    actions = [a for a in module._launch_setup(_context(module, embodiment=embodiment, backend=backend))
+               if "name" in a.kwargs]
     expected = describe_graph(embodiment, backend)
     assert [a.kwargs["name"] for a in actions] == [p.name for p in expected]
     for action, proc in zip(actions, expected):
@@ -78,7 +80,7 @@ def test_launch_file_matches_graph(monkeypatch, embodiment, backend):
 def test_launch_file_with_bag_adds_player_and_sim_time(monkeypatch):
     module = _load_launch_file(monkeypatch)
     bag = os.path.join(REPO, "data", "demo_dual_arm")
-    actions = module._launch_setup(_context(module, bag=bag))
+    actions = [a for a in module._launch_setup(_context(module, bag=bag)) if "name" in a.kwargs]
     names = [a.kwargs["name"] for a in actions]
     assert names[-1] == "player"
     assert actions[-1].kwargs["cmd"][0] == "kairos-play" and bag in actions[-1].kwargs["cmd"]

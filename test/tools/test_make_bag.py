@@ -69,13 +69,25 @@ def test_contents_read_back(tmp_path, storage):
     assert all(list(m.name) == names for m in topics["/joint_states"] + topics["/joint_commands"])
 
 
+def test_ignored_joints_are_published_as_mimics(tmp_path):
+    spec = load_embodiment("single_arm")
+    assert spec.ignore_joints, "single_arm is expected to have a mimic finger"
+    msgs = generate(tmp_path / "bag", "--embodiment", "single_arm", "--cameras", "1")
+    state = next(m for t, _n, _r, m in msgs if t == "/joint_states")
+    command = next(m for t, _n, _r, m in msgs if t == "/joint_commands")
+    assert list(state.name) == list(spec.joint_names) + list(spec.ignore_joints)
+    assert list(command.name) == list(spec.joint_names)
+    assert state.position[-1] == state.position[list(state.name).index("panda_finger_joint1")]
+
+
 @pytest.mark.parametrize("embodiment", ["single_arm", "dual_arm", "dexterous_hand"])
 def test_joints_within_limits_and_commands_lead(tmp_path, embodiment):
     spec = load_embodiment(embodiment)
     msgs = generate(tmp_path / "bag", "--embodiment", embodiment, "--cameras", "1", "--command-lead", "0.1")
-    states = np.stack([m.position for t, _n, _r, m in msgs if t == "/joint_states"])
+    n = len(spec.joint_names)
+    states = np.stack([m.position[:n] for t, _n, _r, m in msgs if t == "/joint_states"])
     commands = np.stack([m.position for t, _n, _r, m in msgs if t == "/joint_commands"])
-    velocities = np.stack([m.velocity for t, _n, _r, m in msgs if t == "/joint_states"])
+    velocities = np.stack([m.velocity[:n] for t, _n, _r, m in msgs if t == "/joint_states"])
     lower, upper = np.asarray(spec.lower, dtype=float), np.asarray(spec.upper, dtype=float)
     for arr in (states, commands):
         assert np.all(arr >= np.where(np.isfinite(lower), lower, -np.inf))
