@@ -135,7 +135,9 @@ def main(argv=None) -> int:
             printer.done()
         codes = sup.stop_all()
         snapshot = monitor.snapshot()
-        executor.shutdown()
+        # Stop spinning and join the thread before tearing down rclpy, or the C++ side aborts.
+        executor.shutdown(timeout_sec=2.0)
+        spin.join(timeout=2.0)
         monitor.destroy_node()
         rclpy.try_shutdown()
     unclean = {n: c for n, c in codes.items() if n != "player" and c != 0}

@@ -111,7 +111,10 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
     from kairos_ros.core.joints import JointStateError
     from kairos_ros.core.sync import OutOfOrderError
 
-    counts = {"observations": 0, "predictions": 0, "failed_predictions": 0, "resets": 0, "dropped_inputs": {}}
+    # resets: input stamps jumped backwards (perception); history_resets: the world model's history
+    # and backend state were reset (a backwards observation stamp).
+    counts = {"observations": 0, "predictions": 0, "failed_predictions": 0, "resets": 0, "history_resets": 0,
+              "dropped_inputs": {}}
     latencies: list[float] = []
     min_period = 1.0 / opts["rate"]
     state = {"last": None, "timer": None, "stop_at": None}
@@ -126,7 +129,7 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
         counts["observations"] += 1
         scorer.frames.observe(obs.stamp, obs.composed)
         if history.add(obs):
-            counts["resets"] += 1
+            counts["history_resets"] += 1
             backend.reset()
         if opts["max_steps"] is not None and counts["predictions"] >= opts["max_steps"]:
             return

@@ -10,7 +10,8 @@ write the same format. `summary` is a JSON-able dict; every section is optional 
     config      {backend, model, embodiment, horizon, step_period, history, layout, cameras, ...}
     bag         {path, name, storage, start_time, duration, message_count, topics, ...}
     versions    {kairos_ros, python, numpy, rosbags, torch, ...}
-    counts      {observations, predictions, failed_predictions, resets, dropped_inputs: {key: n}}
+    counts      {observations, predictions, failed_predictions, resets (input time jumps),
+                 history_resets, dropped_inputs: {key: n}}
     actions     {slot_names [D], step_period, horizon H, truth: what the chunk was compared with,
                  per_step: {mae [H], rmse [H], count [H]}   (over all slots; null where count 0)
                  per_slot: {mae [D], rmse [D], count [D]}   (over all steps)
