@@ -54,7 +54,7 @@ def live_summary(snapshot: dict, spec: EmbodimentSpec, meta: dict) -> dict:
         "counts": {**snapshot["counts"], "dropped_predictions": status.get("dropped", 0)},
         "actions": actions,
         "latency": {**e2e, "samples": list(snapshot["e2e_latency"]),
-                    "what": "observation stamp -> JointTrajectory arrival at the monitor (node clock)"},
+                    "what": "Observation arrival -> arrival of the JointTrajectory made from it, at the monitor (wall clock)"},
         "inference": {k: status.get(k) for k in ("latency_p50", "latency_p90", "latency_p99")},
     }
 

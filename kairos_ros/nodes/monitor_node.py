@@ -1,11 +1,14 @@
 """Monitor node: watches the graph's outputs for the bringup's status line and live evaluation.
 
-It records rates, the latency from observation stamp to JointTrajectory arrival, the world
-model's inference latency, and (for live evaluation) the chunks and the robot's joint states.
+It records rates, the wall-clock latency from an Observation's arrival to the arrival of the
+JointTrajectory made from it (sim time would quantise it to the /clock period), the world model's
+inference latency, and (for live evaluation) the chunks and the robot's joint states.
 """
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 
 import numpy as np
 from rclpy.node import Node
@@ -38,6 +41,7 @@ class MonitorNode(Node):
         self.states_t: list[float] = []
         self.states_q: list[np.ndarray] = []
         self._unpaired_chunk_stamp: float | None = None
+        self._obs_arrival: OrderedDict[float, float] = OrderedDict()  # observation stamp -> wall time
         depth = QoSProfile(depth=50)
         self.create_subscription(Observation, "/kairos/observation", self._on_obs, depth)
         self.create_subscription(ActionChunk, "/kairos/action_chunk", self._on_chunk, depth)
@@ -48,8 +52,11 @@ class MonitorNode(Node):
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_obs(self, _msg) -> None:
+    def _on_obs(self, msg) -> None:
         with self.lock:
+            self._obs_arrival[to_sec(msg.header.stamp)] = time.monotonic()
+            while len(self._obs_arrival) > 500:
+                self._obs_arrival.popitem(last=False)
             self.counts["observations"] += 1
             self.rates["observations"].tick()
 
@@ -66,14 +73,15 @@ class MonitorNode(Node):
             self._unpaired_chunk_stamp = chunk.stamp
 
     def _on_traj(self, _msg) -> None:
-        now = self.now()
+        now = time.monotonic()
         with self.lock:
             self.counts["trajectories"] += 1
             self.rates["trajectories"].tick()
             # The adapter publishes right after it receives a chunk, which reaches this node at
             # about the same time: pair the trajectory with the newest chunk not yet paired.
-            if self._unpaired_chunk_stamp is not None:
-                latency = now - self._unpaired_chunk_stamp
+            arrived = self._obs_arrival.get(self._unpaired_chunk_stamp)
+            if arrived is not None:
+                latency = now - arrived
                 if latency >= 0:
                     self.e2e.add(latency)
                     if len(self.e2e_samples) < MAX_RECORDS:

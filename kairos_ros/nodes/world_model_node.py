@@ -2,7 +2,9 @@
 
 Inference runs on its own thread, so observation intake never waits for the model; when the
 model is slower than the camera, it always works on the newest observation (older ones still
-enter the history).
+enter the history). Imagine goals run on the same thread (the action callback awaits them), so
+the node spins a single-threaded executor: rclpy's multi-threaded executor added 60-400 ms of
+scheduling delay here.
 """
 from __future__ import annotations
 
@@ -12,9 +14,8 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.task import Future
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
@@ -53,6 +54,7 @@ class WorldModelNode(Node):
         self.backend_lock = threading.Lock()  # backends are not thread-safe
         self.cond = threading.Condition()
         self.pending = False
+        self.jobs: list = []  # Imagine requests: (history, candidate, future)
         self.running = True
         self.instruction = p["instruction"]
         latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
@@ -62,16 +64,14 @@ class WorldModelNode(Node):
         self.future_pub = self.create_publisher(PredictedFuture, p["future_topic"], 10)
         self.status_pub = self.create_publisher(WorldModelStatus, p["status_topic"], 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        intake = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Observation, p["observation_topic"], self._on_observation, 10,
-                                 callback_group=intake)
-        self.create_service(SetInstruction, "~/set_instruction", self._set_instruction, callback_group=intake)
-        self.create_service(ResetWorldState, "~/reset_world_state", self._reset, callback_group=intake)
+        self.create_subscription(Observation, p["observation_topic"], self._on_observation, 10)
+        self.create_service(SetInstruction, "~/set_instruction", self._set_instruction)
+        self.create_service(ResetWorldState, "~/reset_world_state", self._reset)
         self.imagine_server = ActionServer(
             self, Imagine, "~/imagine", execute_callback=self._imagine,
             goal_callback=lambda _goal: GoalResponse.ACCEPT,
-            cancel_callback=lambda _goal: CancelResponse.ACCEPT, callback_group=ReentrantCallbackGroup())
-        self.create_timer(p["status_period"], self._status, callback_group=intake)
+            cancel_callback=lambda _goal: CancelResponse.REJECT)
+        self.create_timer(p["status_period"], self._status)
         self.worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self.worker.start()
         self.get_logger().info(f"world model: backend '{self.backend.name}' ({self.backend.model}), "
@@ -103,15 +103,31 @@ class WorldModelNode(Node):
     # -- inference ----------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
+            job = None
             with self.cond:
-                while self.running and not self.pending:
+                while self.running and not self.pending and not self.jobs:
                     self.cond.wait(0.5)
                 if not self.running:
                     return
-                self.pending = False
-                history = self.history.snapshot()
-            if history:
+                if self.jobs:
+                    job = self.jobs.pop(0)
+                else:
+                    self.pending = False
+                    history = self.history.snapshot()
+            if job is not None:
+                self._run_imagine(*job)
+            elif history:
                 self._predict(history)
+
+    def _run_imagine(self, history, candidate, future: Future) -> None:
+        start = time.perf_counter()
+        try:
+            with self.backend_lock:
+                pred = self.backend.imagine(history, candidate)
+            pred.latency = time.perf_counter() - start
+            future.set_result(pred)
+        except (ValueError, RuntimeError) as exc:
+            future.set_result(exc)
 
     def _predict(self, history) -> None:
         max_age = self.params["max_observation_age"]
@@ -172,7 +188,7 @@ class WorldModelNode(Node):
         self.get_logger().info("world state reset on request")
         return response
 
-    def _imagine(self, goal_handle):
+    async def _imagine(self, goal_handle):
         result = Imagine.Result()
         try:
             candidate = chunk_from_msg(goal_handle.request.candidate)
@@ -187,15 +203,17 @@ class WorldModelNode(Node):
             goal_handle.abort()
             return result
         goal_handle.publish_feedback(Imagine.Feedback(progress=0.0))
-        start = time.perf_counter()
-        try:
-            with self.backend_lock:
-                pred = self.backend.imagine(history, candidate)
-        except (ValueError, RuntimeError) as exc:
-            result.success, result.message = False, f"backend failed: {exc}"
+        # The inference thread completes the future; the executor resumes this coroutine then.
+        future = Future(executor=self.executor)
+        future.add_done_callback(lambda _f: None)
+        with self.cond:
+            self.jobs.append((history, candidate, future))
+            self.cond.notify()
+        pred = await future
+        if isinstance(pred, Exception):
+            result.success, result.message = False, f"backend failed: {pred}"
             goal_handle.abort()
             return result
-        pred.latency = time.perf_counter() - start
         goal_handle.publish_feedback(Imagine.Feedback(progress=1.0))
         result.success, result.message = True, f"imagined {len(pred.frames)} frames"
         result.future = future_to_msg(pred, self.params["frame_id"], True)
@@ -227,7 +245,7 @@ class WorldModelNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node(WorldModelNode, args, executor_factory=lambda: MultiThreadedExecutor(num_threads=3))
+    return run_node(WorldModelNode, args)
 
 
 if __name__ == "__main__":

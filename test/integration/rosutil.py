@@ -111,7 +111,8 @@ class Listener:
         return out
 
     def close(self) -> None:
-        self.executor.shutdown()
+        self.executor.shutdown(timeout_sec=2.0)
+        self.thread.join(timeout=2.0)
         self.node.destroy_node()
 
 
