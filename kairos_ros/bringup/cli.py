@@ -98,7 +98,9 @@ def main(argv=None) -> int:
 
     from kairos_ros.nodes.monitor_node import MonitorNode
 
-    rclpy.init(args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     monitor = MonitorNode(spec, spec.controller_topic, sim)
     executor = SingleThreadedExecutor()
     executor.add_node(monitor)

@@ -89,6 +89,11 @@ def _torch_functional():
 _TORCH = None
 
 
+def warm_up_resize() -> None:
+    """Import and run the resize kernel once, so the first real frame is not seconds late."""
+    resize_rgb(np.zeros((32, 32, 3), dtype=np.uint8), 16, 16)
+
+
 def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     """Antialiased bilinear resize (Pillow's BILINEAR filter). torch's uint8 kernel computes the
     same filter about 3.5x faster than Pillow (within one grey level); Pillow is the fallback."""
@@ -99,7 +104,10 @@ def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
         _TORCH = _torch_functional() or False
     if _TORCH:
         torch, functional = _TORCH
-        chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]  # (1, 3, H, W) view
+        arr = np.ascontiguousarray(rgb)
+        if not arr.flags.writeable:  # torch refuses read-only buffers (message data): copy once
+            arr = arr.copy()
+        chw = torch.from_numpy(arr).permute(2, 0, 1)[None]  # (1, 3, H, W) view
         out = functional.interpolate(chw, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
         return out[0].permute(1, 2, 0).contiguous().numpy()
     from PIL import Image

@@ -10,7 +10,7 @@ from typing import Iterable
 
 import numpy as np
 
-from kairos_ros.core.image import ImageError, decode_compressed, image_to_rgb, make_layout, resize_rgb
+from kairos_ros.core.image import ImageError, decode_compressed, image_to_rgb, make_layout, resize_rgb, warm_up_resize
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.core.sync import ApproximateSync
 from kairos_ros.core.types import JointStateData, ObservationData
@@ -49,6 +49,7 @@ class PerceptionPipeline:
         self.instruction = ""
         self.resets = 0
         self._pending_reset = False
+        warm_up_resize()
 
     # -- intake -------------------------------------------------------------------------------
     def add_raw_image(self, camera: str, stamp: float, encoding: str, height: int, width: int,
@@ -60,6 +61,7 @@ class PerceptionPipeline:
         self.add_rgb(camera, stamp, decode_compressed(fmt, bytes(data)))
 
     def add_rgb(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
+        """A frame already converted to RGB (e.g. by cv_bridge on a ROS install)."""
         if camera not in self.config.camera_names:
             raise KeyError(f"unknown camera '{camera}' (configured: {self.config.camera_names})")
         if not np.isfinite(stamp):

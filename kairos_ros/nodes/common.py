@@ -13,7 +13,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
-from kairos_ros.core.image import image_to_rgb, rgb_to_image_fields
+from kairos_ros.core.image import ImageError, image_to_rgb, rgb_to_image_fields
 from kairos_ros.core.params import ParameterError, ParamSpec, ros_type_name, validate_params
 
 try:  # Jazzy and later; Humble raises plain exceptions at shutdown instead.
@@ -116,9 +116,38 @@ def to_duration(seconds: float) -> Duration:
     return Duration(sec=sec, nanosec=nsec)
 
 
-def image_msg_to_rgb(msg: Image) -> np.ndarray:
-    """sensor_msgs/Image -> (H, W, 3) uint8 RGB; raises core.image.ImageError on bad data."""
-    return image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+def _load_cv_bridge():
+    try:
+        from cv_bridge import CvBridge, CvBridgeError
+    except ImportError:  # not on PyPI: only a ROS install provides it
+        return None
+    return CvBridge(), CvBridgeError
+
+
+_CV_BRIDGE = None
+
+
+def cv_bridge_available() -> bool:
+    global _CV_BRIDGE
+    if _CV_BRIDGE is None:
+        _CV_BRIDGE = _load_cv_bridge() or False
+    return bool(_CV_BRIDGE)
+
+
+def image_msg_to_rgb(msg: Image, use_cv_bridge: bool = False) -> np.ndarray:
+    """sensor_msgs/Image -> (H, W, 3) uint8 RGB; raises core.image.ImageError on bad data.
+
+    With use_cv_bridge and cv_bridge importable, cv_bridge converts a frame that the project's
+    converter has already validated (encoding, size, step): both follow the same semantics.
+    """
+    rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+    if use_cv_bridge and cv_bridge_available():
+        bridge, bridge_error = _CV_BRIDGE
+        try:
+            return np.ascontiguousarray(bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+        except bridge_error as exc:
+            raise ImageError(f"cv_bridge: {exc}") from exc
+    return rgb
 
 
 def rgb_to_image_msg(rgb: np.ndarray, stamp: Time, frame_id: str = "") -> Image:

@@ -16,7 +16,8 @@ from kairos_ros.core.joints import JointStateError
 from kairos_ros.core.params import ParameterError, ParamSpec
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
 from kairos_ros.core.sync import OutOfOrderError
-from kairos_ros.nodes.common import declare_schema, diagnostic_array, rgb_to_image_msg, run_node, to_sec, to_time
+from kairos_ros.nodes.common import (cv_bridge_available, declare_schema, diagnostic_array, image_msg_to_rgb,
+                                     rgb_to_image_msg, run_node, to_sec, to_time)
 
 SCHEMA = [
     ParamSpec("embodiment", "str", "dual_arm", "Embodiment whose joints /joint_states must carry "
@@ -44,6 +45,9 @@ SCHEMA = [
     ParamSpec("rate_hz", "float", 10.0, "Highest observation publish rate. A set is published as soon "
               "as it is complete, at most this often (node clock).", min=0.1, max=1000.0, read_only=True),
     ParamSpec("frame_id", "str", "base_link", "frame_id of published observations.", read_only=True),
+    ParamSpec("use_cv_bridge", "bool", True, "Convert sensor_msgs/Image with cv_bridge when it is "
+              "importable (a ROS install); the built-in converter with the same semantics otherwise.",
+              read_only=True),
     ParamSpec("diagnostics_period", "float", 1.0, "Seconds between /diagnostics messages.", min=0.05,
               max=60.0, read_only=True),
 ]
@@ -75,6 +79,7 @@ class PerceptionNode(Node):
         except (ValueError, KeyError, FileNotFoundError) as exc:
             raise ParameterError(str(exc)) from exc
         self.params = p
+        self.use_cv_bridge = p["use_cv_bridge"] and cv_bridge_available()
         self.problems = ProblemCounter("perception")
         self.rate = RateMeter()
         self.published = 0
@@ -95,7 +100,8 @@ class PerceptionNode(Node):
         self.create_timer(p["diagnostics_period"], self._diagnostics)
         self.get_logger().info(f"perception: cameras {dict(zip(names, topics))}, layout {p['layout']} "
                                f"{self.pipeline.layout.width}x{self.pipeline.layout.height}, "
-                               f"{len(spec.joint_names)} joints of '{spec.name}'")
+                               f"{len(spec.joint_names)} joints of '{spec.name}', "
+                               f"{'cv_bridge' if self.use_cv_bridge else 'built-in'} image conversion")
 
     def _warn(self, key: str, message: str) -> None:
         if self.problems.problem(key, message):
@@ -104,8 +110,7 @@ class PerceptionNode(Node):
     def _image_cb(self, name):
         def callback(msg: Image) -> None:
             try:
-                self.pipeline.add_raw_image(name, to_sec(msg.header.stamp), msg.encoding, msg.height,
-                                            msg.width, msg.step, msg.is_bigendian, msg.data)
+                self.pipeline.add_rgb(name, to_sec(msg.header.stamp), image_msg_to_rgb(msg, self.use_cv_bridge))
             except ImageError as exc:
                 self._warn(f"bad_image.{name}", f"camera '{name}': {exc}")
             except OutOfOrderError as exc:
