@@ -109,7 +109,10 @@ def main(argv=None) -> int:
     failure = None
     printer = StatusPrinter()
     try:
-        failure = _wait_for_nodes(monitor, sup, [p.name for p in nodes], stop)
+        from kairos_ros.bringup.graph import required_subscriptions
+
+        need = required_subscriptions(nodes[0].param_files[0] if nodes[0].param_files else "")
+        failure = _wait_for_nodes(monitor, sup, [p.name for p in nodes], need, stop)
         if failure is None and player is not None and not stop.is_set():
             sup.start(player)
         started = time.monotonic()
@@ -157,19 +160,27 @@ def main(argv=None) -> int:
     return 0
 
 
-def _wait_for_nodes(monitor, sup, names, stop) -> str | None:
-    """Wait until every node is visible in the ROS graph; a process that exits first is a failure."""
+def _wait_for_nodes(monitor, sup, names, need: dict, stop) -> str | None:
+    """Wait until every node is in the ROS graph and has made the subscriptions data flows through
+    (a node is visible before its subscriptions exist); a process that exits first is a failure."""
     deadline = time.monotonic() + NODE_START_TIMEOUT
+    own = monitor.subscribed_topics()
+    missing = {}
     while time.monotonic() < deadline and not stop.is_set():
         for name, code in sup.exited():
             return f"node '{name}' exited with code {code} during start-up"
         if set(names) <= set(monitor.get_node_names()):
-            time.sleep(0.5)  # let subscriptions match before data flows
-            return None
+            missing = {t: n for t, n in need.items() if monitor.count_subscribers(t) - (t in own) < n}
+            if not missing:
+                time.sleep(0.3)  # let the publishers' matching settle
+                return None
         time.sleep(0.1)
     if stop.is_set():
         return None
-    return f"nodes {sorted(set(names) - set(monitor.get_node_names()))} did not come up within {NODE_START_TIMEOUT:.0f} s"
+    absent = sorted(set(names) - set(monitor.get_node_names()))
+    if absent:
+        return f"nodes {absent} did not come up within {NODE_START_TIMEOUT:.0f} s"
+    return f"topics {sorted(missing)} lack their subscribers after {NODE_START_TIMEOUT:.0f} s"
 
 
 if __name__ == "__main__":

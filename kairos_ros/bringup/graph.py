@@ -85,3 +85,16 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
             args += ["--delay", str(play_delay)]
         procs.append(ProcessSpec("player", "kairos-play", "kairos_ros.tools.play", arguments=args, is_node=False))
     return procs
+
+
+def required_subscriptions(config: str) -> dict[str, int]:
+    """Subscriptions the graph's nodes make on the topics data flows through (a bag player
+    should not start before they exist): topic -> number of graph subscribers."""
+    from kairos_ros.core.params import load_ros_params_yaml
+
+    perception = load_ros_params_yaml(config, "perception") if config else {}
+    need = {topic: 1 for topic in perception.get("camera_topics", [])}
+    need[perception.get("joint_states_topic", "/joint_states")] = 2  # perception and adapter
+    need["/kairos/observation"] = 1  # world model
+    need["/kairos/action_chunk"] = 1  # adapter
+    return need

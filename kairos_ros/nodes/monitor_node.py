@@ -49,6 +49,9 @@ class MonitorNode(Node):
         self.create_subscription(WorldModelStatus, "/kairos/status", self._on_status, depth)
         self.create_subscription(JointState, "/joint_states", self._on_joints, QoSProfile(depth=200))
 
+    def subscribed_topics(self) -> set[str]:
+        return {sub.topic_name for sub in self.subscriptions}
+
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
