@@ -60,6 +60,14 @@ def live_summary(snapshot: dict, spec: EmbodimentSpec, meta: dict) -> dict:
 
 
 def write_live_report(snapshot: dict, spec: EmbodimentSpec, args, out_dir: str):
+    from kairos_ros.tools import bagio
+
     bag = os.path.abspath(args.bag)
     meta = {"bag": bag, "bag_name": os.path.basename(bag.rstrip("/")), "backend": args.backend, "rate": args.rate}
-    return write_report(live_summary(snapshot, spec, meta), out_dir)
+    summary = live_summary(snapshot, spec, meta)
+    reader = bagio.open_reader(bag)
+    try:
+        summary["bag"] = bagio.bag_info(bag, reader)
+    finally:
+        reader.close()
+    return write_report(summary, out_dir)
