@@ -133,6 +133,22 @@ def test_perception_rejects(graph, case, key):
     assert nodes["perception"].alive()
 
 
+def test_out_of_order_stamp_is_dropped(graph):
+    listener, nodes = graph
+    before = count(listener, "perception", "out_of_order")
+    t = now(listener)
+    listener.pubs["js"].publish(joints(t))
+    time.sleep(0.1)
+    n_obs = len(listener.got("/kairos/observation"))
+    listener.pubs["js"].publish(joints(t - 0.2))  # 200 ms older than the newest: reordered, not a loop
+    listener.pubs["img"].publish(image(t - 0.2))
+    expect_count(listener, "perception", "out_of_order", before)
+    time.sleep(0.3)
+    stale = [o for o in listener.got("/kairos/observation")[n_obs:]
+             if abs(o.header.stamp.sec + o.header.stamp.nanosec * 1e-9 - (t - 0.2)) < 1e-6]
+    assert not stale and nodes["perception"].alive()
+
+
 def test_backwards_stamps_reset_cleanly(graph):
     listener, nodes = graph
     before = count(listener, "perception", "time_jump")
