@@ -8,6 +8,7 @@ machines without launch_ros.
 """
 from launch import LaunchDescription
 import os
+import sys
 
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
@@ -50,7 +51,9 @@ def _launch_setup(context, *args, **kwargs):
                                 parameters=[*proc.param_files, proc.parameters],
                                 remappings=proc.remappings, output="screen", emulate_tty=True))
         else:
-            actions.append(ExecuteProcess(cmd=[proc.executable, *proc.arguments], name=proc.name,
+            # colcon puts console scripts under lib/kairos_ros, not on PATH: run the module with
+            # the interpreter that runs the launch.
+            actions.append(ExecuteProcess(cmd=[sys.executable, "-m", proc.module, *proc.arguments], name=proc.name,
                                           output="screen"))
     return actions
 
