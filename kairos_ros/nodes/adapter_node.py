@@ -1,4 +1,10 @@
-"""Adapter node: unified ActionChunk -> trajectory_msgs/JointTrajectory for one embodiment."""
+"""Adapter node: unified ActionChunk -> trajectory_msgs/JointTrajectory for one embodiment.
+
+Dry-run by default: trajectories go to the preview topic until the `~/arm` service enables the
+controller topic. Every trajectory passes the safety gates (start jump, step, velocity); with no
+valid chunk for `watchdog_timeout` the robot gets one hold-position trajectory; an e-stop message
+latches until `~/reset_estop`.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +12,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from kairos_msgs.msg import ActionChunk
@@ -15,6 +23,8 @@ from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.core.params import ParameterError, ParamSpec
+from kairos_ros.core.safety import CONTROLLER, PREVIEW, SafetyLimits, SafetyState
+from kairos_ros.core.trajectory import hold_trajectory
 from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node, to_duration, to_sec, to_time
 from kairos_ros.nodes.convert import chunk_from_msg
 
@@ -33,6 +43,22 @@ SCHEMA = [
               min=0.0, max=5.0, read_only=True),
     ParamSpec("diagnostics_period", "float", 1.0, "Seconds between /diagnostics messages.", min=0.05,
               max=60.0, read_only=True),
+    ParamSpec("preview_topic", "str", "/kairos/trajectory_preview", "Where trajectories go while the "
+              "adapter is not armed (dry run).", read_only=True),
+    ParamSpec("armed_on_start", "bool", False, "Send to the controller from the start (default: dry run "
+              "until the ~/arm service is called).", read_only=True),
+    ParamSpec("estop_topic", "str", "/kairos/estop", "std_msgs/Bool; true latches the e-stop until the "
+              "~/reset_estop service.", read_only=True),
+    ParamSpec("max_start_jump", "float", 0.2, "Refuse a chunk whose first point is further than this from "
+              "the current joint state (per joint, rad or m).", min=1e-4, max=10.0, read_only=True),
+    ParamSpec("max_step", "float", 0.3, "Refuse a chunk with a larger change between consecutive points "
+              "(per joint).", min=1e-4, max=10.0, read_only=True),
+    ParamSpec("velocity_tolerance", "float", 1.05, "Refuse a chunk needing more than max_velocity times "
+              "this between points.", min=1.0, max=10.0, read_only=True),
+    ParamSpec("watchdog_timeout", "float", 1.0, "Without a valid chunk for this long (s, node clock), send "
+              "one hold-position trajectory.", min=0.05, max=60.0, read_only=True),
+    ParamSpec("hold_duration", "float", 0.1, "time_from_start of the hold-position point (s).", min=0.01,
+              max=5.0, read_only=True),
 ]
 
 
@@ -50,13 +76,25 @@ class AdapterNode(Node):
         self.sent = 0
         self.positions: np.ndarray | None = None
         self.positions_stamp = 0.0
+        try:
+            limits = SafetyLimits(p["max_start_jump"], p["max_step"], p["velocity_tolerance"], p["watchdog_timeout"])
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from exc
+        self.safety = SafetyState(self.spec, limits, armed=p["armed_on_start"])
+        self.started = self._now()
         topic = p["trajectory_topic"] or self.spec.controller_topic
-        self.pub = self.create_publisher(JointTrajectory, topic, 10)
+        self.pubs = {CONTROLLER: self.create_publisher(JointTrajectory, topic, 10),
+                     PREVIEW: self.create_publisher(JointTrajectory, p["preview_topic"], 10)}
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(ActionChunk, p["chunk_topic"], self._on_chunk, 10)
         self.create_subscription(JointState, p["joint_states_topic"], self._on_joints, qos_profile_sensor_data)
+        self.create_subscription(Bool, p["estop_topic"], self._on_estop, 10)
+        self.create_service(SetBool, "~/arm", self._arm)
+        self.create_service(Trigger, "~/reset_estop", self._reset_estop)
         self.create_timer(p["diagnostics_period"], self._diagnostics)
-        self.get_logger().info(f"adapter '{self.spec.name}': {len(self.spec.joint_names)} joints -> {topic}")
+        self.create_timer(min(0.05, p["watchdog_timeout"] / 4), self._watchdog)
+        self.get_logger().info(f"adapter '{self.spec.name}': {len(self.spec.joint_names)} joints -> {topic} "
+                               f"({'ARMED' if self.safety.armed else 'dry run: ' + p['preview_topic']})")
 
     def _refuse(self, key: str, message: str) -> None:
         if self.problems.problem(key, message):
@@ -88,8 +126,18 @@ class AdapterNode(Node):
                                  f"(> max_joint_state_age {max_js_age})")
             plan = plan_chunk(chunk, self.spec, positions, now, self.params["max_chunk_age"],
                               self.params["min_lead"])
+            self.safety.check_plan(plan, positions)
         except (ValueError, ChunkError) as exc:
             self._refuse("refused_chunk", f"chunk refused: {exc}")
+            return
+        self.safety.accepted(now)
+        self._send(plan, now)
+        if plan.clamped:
+            self.problems.problem("clamped", f"{plan.clamped} values clamped to joint limits")
+
+    def _send(self, plan, now: float) -> None:
+        route = self.safety.route()
+        if route not in self.pubs:
             return
         traj = JointTrajectory()
         traj.header.stamp = to_time(now)  # time_from_start values are relative to this instant
@@ -100,15 +148,63 @@ class AdapterNode(Node):
             point.velocities = [float(x) for x in vel]
             point.time_from_start = to_duration(float(t))
             traj.points.append(point)
-        self.pub.publish(traj)
+        self.pubs[route].publish(traj)
         self.sent += 1
         self.rate.tick()
-        if plan.clamped:
-            self.problems.problem("clamped", f"{plan.clamped} values clamped to joint limits")
+
+    def _hold(self, reason: str) -> None:
+        """One hold-position trajectory at the newest valid joint state (to wherever output goes)."""
+        if self.positions is None:
+            self.get_logger().warning(f"{reason}; no joint state known, nothing to hold")
+            return
+        plan = hold_trajectory(self.spec, self.positions, self.params["hold_duration"])
+        route = self.safety.route()
+        if route == "nowhere" and self.safety.armed:
+            route = CONTROLLER  # the e-stop's own stop command still reaches the controller
+        if route in self.pubs:
+            traj = JointTrajectory()
+            traj.header.stamp = to_time(self._now())
+            traj.joint_names = list(plan.joint_names)
+            point = JointTrajectoryPoint(positions=[float(x) for x in plan.positions[0]],
+                                         velocities=[0.0] * len(plan.joint_names),
+                                         time_from_start=to_duration(float(plan.times[0])))
+            traj.points = [point]
+            self.pubs[route].publish(traj)
+        self.get_logger().warning(f"{reason}: holding position")
+
+    def _watchdog(self) -> None:
+        if self.safety.estopped:
+            return
+        if self.safety.watchdog(self._now(), self.started):
+            self.problems.problem("watchdog_hold", "no valid chunk within watchdog_timeout")
+            self._hold(f"no valid chunk for {self.params['watchdog_timeout']} s")
+
+    def _on_estop(self, msg: Bool) -> None:
+        if msg.data and not self.safety.estopped:
+            self.safety.estop()
+            self.problems.problem("estop", "e-stop received")
+            self._hold("E-STOP latched (reset with the ~/reset_estop service)")
+
+    def _arm(self, request, response):
+        if request.data and self.safety.estopped:
+            response.success, response.message = False, "e-stop is latched: reset it first"
+            return response
+        self.safety.armed = bool(request.data)
+        response.success = True
+        response.message = "armed: trajectories go to the controller" if request.data else "disarmed: dry run"
+        self.get_logger().warning(response.message)
+        return response
+
+    def _reset_estop(self, _request, response):
+        self.safety.reset_estop()
+        response.success, response.message = True, "e-stop reset; execution resumes with the next fresh chunk"
+        self.get_logger().warning(response.message)
+        return response
 
     def _diagnostics(self) -> None:
         self.diag_pub.publish(diagnostic_array(self, "trajectories", self.problems, {
-            "embodiment": self.spec.name, "trajectories_sent": self.sent, "rate_hz": f"{self.rate.rate():.2f}"}))
+            "embodiment": self.spec.name, "trajectories_sent": self.sent, "rate_hz": f"{self.rate.rate():.2f}",
+            "armed": self.safety.armed, "estop": self.safety.estopped, "holding": self.safety.holding}))
 
 
 def main(args=None) -> int:

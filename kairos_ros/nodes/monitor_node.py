@@ -46,6 +46,8 @@ class MonitorNode(Node):
         self.create_subscription(Observation, "/kairos/observation", self._on_obs, depth)
         self.create_subscription(ActionChunk, "/kairos/action_chunk", self._on_chunk, depth)
         self.create_subscription(JointTrajectory, trajectory_topic, self._on_traj, depth)
+        # The adapter runs dry (preview topic) until armed: count either output.
+        self.create_subscription(JointTrajectory, "/kairos/trajectory_preview", self._on_traj, depth)
         self.create_subscription(WorldModelStatus, "/kairos/status", self._on_status, depth)
         self.create_subscription(JointState, "/joint_states", self._on_joints, QoSProfile(depth=200))
 

@@ -57,6 +57,8 @@ world_model:
 adapter:
   ros__parameters:
     max_chunk_age: 1.0
+    armed_on_start: true   # no robot here: measure the controller path itself
+    watchdog_timeout: 30.0
 """
 
 

@@ -32,11 +32,13 @@ def graph():
                      "rate_hz": 200.0, "slop": 0.02, "diagnostics_period": 0.2}),
         NodeProcess("kairos_ros.nodes.world_model_node", "world_model",
                     {**common, "backend": "hold", "horizon": 8, "status_period": 0.2}),
+        # Armed (no robot exists here), watchdog far away so only chunks produce trajectories.
         NodeProcess("kairos_ros.nodes.adapter_node", "adapter",
-                    {**common, "trajectory_topic": "/bad/traj", "diagnostics_period": 0.2}),
+                    {**common, "trajectory_topic": "/bad/traj", "diagnostics_period": 0.2, "armed_on_start": True,
+                     "watchdog_timeout": 60.0}),
         NodeProcess("kairos_ros.nodes.adapter_node", "adapter_direct",
                     {**common, "trajectory_topic": "/bad/adapter_traj", "chunk_topic": "/bad/chunk",
-                     "diagnostics_period": 0.2}),
+                     "diagnostics_period": 0.2, "armed_on_start": True, "watchdog_timeout": 60.0}),
     ]
     ok = listener.wait_nodes([n.name for n in nodes], 60)
     assert ok, "nodes did not come up:\n" + "\n".join(n.output() for n in nodes)

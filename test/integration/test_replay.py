@@ -48,7 +48,7 @@ def test_bag_flows_through_graph(tmp_path, case):
     listener = Listener(f"replay_listener_{case}")
     for topic, typ in (("/kairos/observation", Observation), ("/kairos/action_chunk", ActionChunk),
                        ("/kairos/predicted_future", PredictedFuture), (spec.controller_topic, JointTrajectory),
-                       ("/joint_states", JointState)):
+                       ("/kairos/trajectory_preview", JointTrajectory), ("/joint_states", JointState)):
         listener.record(typ, topic)
     cmd = [sys.executable, "-m", "kairos_ros.bringup.cli", "--embodiment", embodiment, "--backend", backend,
            "--bag", os.path.join(BAGS, bag), "--report-dir", str(tmp_path / "report"), "--log-dir",
@@ -62,10 +62,12 @@ def test_bag_flows_through_graph(tmp_path, case):
         assert result.returncode == 0, result.stdout + result.stderr + logs
         obs = listener.got("/kairos/observation")
         chunks = listener.got("/kairos/action_chunk")
-        trajs = listener.got(spec.controller_topic)
+        trajs = listener.got("/kairos/trajectory_preview")
+        to_controller = listener.got(spec.controller_topic)
         futures = listener.got("/kairos/predicted_future")
     finally:
         listener.close()
+    assert not to_controller, "the adapter is dry-run by default: nothing may reach the controller unarmed"
     assert len(obs) >= 10, f"only {len(obs)} observations\n{logs}"
     assert len(chunks) >= 5 and len(trajs) >= 5, f"{len(chunks)} chunks, {len(trajs)} trajectories\n{logs}"
     obs_stamps = {to_sec(o.header.stamp) for o in obs}

@@ -1,0 +1,79 @@
+"""Safety gates, watchdog, e-stop latch and dry-run routing (pure logic)."""
+import numpy as np
+import pytest
+
+from kairos_ros.core.chunks import ChunkError
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.safety import CONTROLLER, NOWHERE, PREVIEW, SafetyLimits, SafetyState
+from kairos_ros.core.trajectory import TrajectoryPlan
+
+SPEC = load_embodiment("single_arm")
+MID = (SPEC.lower + SPEC.upper) / 2
+
+
+def plan(offsets, dt=0.05):
+    pos = MID + np.asarray(offsets, dtype=float)
+    return TrajectoryPlan(list(SPEC.joint_names), dt * (np.arange(len(pos)) + 1), pos, np.zeros_like(pos))
+
+
+def state(**kw):
+    return SafetyState(SPEC, SafetyLimits(**kw))
+
+
+def test_smooth_plan_passes():
+    steps = np.linspace(0, 0.02, 5)[:, None] * np.ones(len(MID))  # 0.1 units/s: under every limit
+    state().check_plan(plan(steps), MID)
+
+
+def test_start_jump_gate_names_joint():
+    off = np.zeros((3, len(MID)))
+    off[:, 2] = 0.5
+    with pytest.raises(ChunkError, match="start-jump gate: joint 'panda_joint3'"):
+        state().check_plan(plan(off), MID)
+
+
+def test_step_gate():
+    off = np.zeros((3, len(MID)))
+    off[2, 1] = 0.35  # a 0.35 rad step between points 1 and 2
+    with pytest.raises(ChunkError, match="step gate: joint 'panda_joint2'"):
+        state(max_step=0.3).check_plan(plan(off, dt=1.0), MID)
+
+
+def test_velocity_gate():
+    off = np.zeros((3, len(MID)))
+    off[1:, 0] = 0.15  # 0.15 rad in 0.05 s = 3 rad/s > 2.175 rad/s for panda_joint1
+    with pytest.raises(ChunkError, match="velocity gate: joint 'panda_joint1'"):
+        state().check_plan(plan(off), MID)
+
+
+def test_watchdog_fires_once_per_stale_period():
+    s = state(watchdog_timeout=1.0)
+    assert not s.watchdog(0.5, started=0.0)
+    assert s.watchdog(1.5, started=0.0)
+    assert not s.watchdog(3.0, started=0.0), "hold must be sent once, not repeatedly"
+    s.accepted(4.0)
+    assert not s.watchdog(4.5, started=0.0)
+    assert s.watchdog(5.1, started=0.0)
+
+
+def test_estop_latches_and_routes_nowhere():
+    s = state()
+    s.armed = True
+    assert s.route() == CONTROLLER
+    s.estop()
+    assert s.route() == NOWHERE
+    with pytest.raises(ChunkError, match="e-stop"):
+        s.check_plan(plan(np.zeros((2, len(MID)))), MID)
+    s.reset_estop()
+    assert s.route() == CONTROLLER and s.holding
+
+
+def test_dry_run_by_default():
+    assert state().route() == PREVIEW
+
+
+@pytest.mark.parametrize("kw", [{"max_start_jump": 0}, {"max_step": -1}, {"watchdog_timeout": 0},
+                                {"velocity_tolerance": 0.5}])
+def test_bad_limits_named(kw):
+    with pytest.raises(ValueError, match=list(kw)[0]):
+        SafetyLimits(**kw)
