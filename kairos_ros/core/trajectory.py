@@ -50,3 +50,22 @@ def hold_trajectory(spec, positions, duration: float) -> TrajectoryPlan:
         raise ValueError(f"hold duration {duration} must be > 0")
     q = np.clip(np.asarray(positions, dtype=np.float64), spec.lower, spec.upper)[None]
     return TrajectoryPlan(list(spec.joint_names), np.array([float(duration)]), q, np.zeros_like(q), 0)
+
+
+def replan_positions(plan: TrajectoryPlan, positions: np.ndarray, spec, current_positions=None) -> TrajectoryPlan:
+    """The same times with new positions (e.g. blended): clamped, velocities recomputed by central
+    differences over the (possibly uneven) times, the last point at rest."""
+    q = np.clip(np.asarray(positions, dtype=np.float64), spec.lower, spec.upper)
+    t = np.asarray(plan.times, dtype=np.float64)
+    n = q.shape[0]
+    vel = np.zeros_like(q)
+    if n > 1:
+        vel[1:-1] = (q[2:] - q[:-2]) / (t[2:] - t[:-2])[:, None]
+        if current_positions is not None:
+            prev = np.clip(np.asarray(current_positions, dtype=np.float64), spec.lower, spec.upper)
+            vel[0] = (q[1] - prev) / max(t[1], 1e-9)  # central difference around point 0 (the state is at t = 0)
+        else:
+            vel[0] = (q[1] - q[0]) / (t[1] - t[0])
+    vel[-1] = 0.0
+    vel = np.clip(vel, -spec.max_velocity, spec.max_velocity)
+    return TrajectoryPlan(list(plan.joint_names), t.copy(), q, vel, plan.clamped)

@@ -23,8 +23,9 @@ from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.core.params import ParameterError, ParamSpec
+from kairos_ros.core.blending import MODES, AbsolutePlan, ChunkBlender, DelayEstimator
 from kairos_ros.core.safety import CONTROLLER, PREVIEW, SafetyLimits, SafetyState
-from kairos_ros.core.trajectory import hold_trajectory
+from kairos_ros.core.trajectory import hold_trajectory, replan_positions
 from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node, to_duration, to_sec, to_time
 from kairos_ros.nodes.convert import chunk_from_msg
 
@@ -59,6 +60,12 @@ SCHEMA = [
               "one hold-position trajectory.", min=0.05, max=60.0, read_only=True),
     ParamSpec("hold_duration", "float", 0.1, "time_from_start of the hold-position point (s).", min=0.01,
               max=5.0, read_only=True),
+    ParamSpec("blend_mode", "str", "rtc", "Joining successive chunks: 'rtc' ramps from the previous plan to "
+              "the new one over blend_time; 'ensemble' averages overlapping plans with weights "
+              "exp(-ensemble_decay * age); 'none' switches at once.", choices=list(MODES), read_only=True),
+    ParamSpec("blend_time", "float", 0.2, "Length of the rtc ramp (s).", min=0.0, max=10.0, read_only=True),
+    ParamSpec("ensemble_decay", "float", 2.0, "Weight decay per second of chunk age for 'ensemble'.",
+              min=0.0, max=100.0, read_only=True),
 ]
 
 
@@ -81,6 +88,8 @@ class AdapterNode(Node):
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
         self.safety = SafetyState(self.spec, limits, armed=p["armed_on_start"])
+        self.blender = ChunkBlender(p["blend_mode"], p["blend_time"], p["ensemble_decay"])
+        self.delay = DelayEstimator()
         self.started = self._now()
         topic = p["trajectory_topic"] or self.spec.controller_topic
         self.pubs = {CONTROLLER: self.create_publisher(JointTrajectory, topic, 10),
@@ -113,6 +122,8 @@ class AdapterNode(Node):
         stamp = to_sec(msg.header.stamp)
         if stamp < self.positions_stamp:
             self.get_logger().info("joint_states stamps jumped backwards: state reset")
+            self.blender.reset()
+            self.delay.reset()
         self.positions, self.positions_stamp = positions, stamp
 
     def _on_chunk(self, msg: ActionChunk) -> None:
@@ -126,6 +137,9 @@ class AdapterNode(Node):
                                  f"(> max_joint_state_age {max_js_age})")
             plan = plan_chunk(chunk, self.spec, positions, now, self.params["max_chunk_age"],
                               self.params["min_lead"])
+            self.delay.add(now - chunk.stamp)
+            blended = self.blender.blend(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions))
+            plan = replan_positions(plan, blended, self.spec, positions)
             self.safety.check_plan(plan, positions)
         except (ValueError, ChunkError) as exc:
             self._refuse("refused_chunk", f"chunk refused: {exc}")
@@ -154,6 +168,7 @@ class AdapterNode(Node):
 
     def _hold(self, reason: str) -> None:
         """One hold-position trajectory at the newest valid joint state (to wherever output goes)."""
+        self.blender.reset()  # the next chunk starts from the held state, not from an old plan
         if self.positions is None:
             self.get_logger().warning(f"{reason}; no joint state known, nothing to hold")
             return
@@ -204,7 +219,8 @@ class AdapterNode(Node):
     def _diagnostics(self) -> None:
         self.diag_pub.publish(diagnostic_array(self, "trajectories", self.problems, {
             "embodiment": self.spec.name, "trajectories_sent": self.sent, "rate_hz": f"{self.rate.rate():.2f}",
-            "armed": self.safety.armed, "estop": self.safety.estopped, "holding": self.safety.holding}))
+            "armed": self.safety.armed, "estop": self.safety.estopped, "holding": self.safety.holding,
+            "inference_delay_estimate": self.delay.estimate()}))
 
 
 def main(args=None) -> int:
