@@ -12,17 +12,22 @@ def psnr(a: np.ndarray, b: np.ndarray, max_val: float = 255.0) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(max_val * max_val / mse))
 
 
-def _gauss_filter(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Separable 'valid' filtering over the first two axes."""
+def _gauss_filter_numpy(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Separable 'valid' filtering over the first two axes of (H, W, C) data."""
     k = kernel.size
     rows = sum(kernel[i] * img[i:img.shape[0] - k + 1 + i] for i in range(k))
     return sum(kernel[i] * rows[:, i:rows.shape[1] - k + 1 + i] for i in range(k))
 
 
+def _local_moments(x: np.ndarray, y: np.ndarray, kernel: np.ndarray):
+    """Gaussian-weighted mx, my, E[x^2], E[y^2], E[xy] of (H, W, C) images (numpy fallback)."""
+    return [_gauss_filter_numpy(m, kernel) for m in (x, y, x * x, y * y, x * y)]
+
+
 def ssim(a: np.ndarray, b: np.ndarray, max_val: float = 255.0) -> float:
     """Mean SSIM (Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03), averaged over channels."""
-    x = np.asarray(a, dtype=np.float64)
-    y = np.asarray(b, dtype=np.float64)
+    x = np.asarray(a, dtype=np.float32) / np.float32(max_val)
+    y = np.asarray(b, dtype=np.float32) / np.float32(max_val)
     if x.shape != y.shape:
         raise ValueError(f"ssim needs equal shapes, got {x.shape} and {y.shape}")
     if x.ndim == 2:
@@ -31,13 +36,34 @@ def ssim(a: np.ndarray, b: np.ndarray, max_val: float = 255.0) -> float:
     coords = np.arange(size) - (size - 1) / 2
     kernel = np.exp(-coords ** 2 / (2 * 1.5 ** 2))
     kernel /= kernel.sum()
-    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
-    mx, my = _gauss_filter(x, kernel), _gauss_filter(y, kernel)
-    sxx = _gauss_filter(x * x, kernel) - mx * mx
-    syy = _gauss_filter(y * y, kernel) - my * my
-    sxy = _gauss_filter(x * y, kernel) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:  # float32 on [0, 1] data: ~1e-6 from float64, several times faster
+        tx = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32))
+        ty = torch.from_numpy(np.ascontiguousarray(y.transpose(2, 0, 1), dtype=np.float32))
+        mx, my, exx, eyy, exy = _local_moments_torch(tx, ty, kernel)
+        sxx, syy, sxy = exx - mx * mx, eyy - my * my, exy - mx * my
+        smap = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+        return float(smap.double().mean())
+    mx, my, exx, eyy, exy = _local_moments(x, y, kernel)
+    sxx, syy, sxy = exx - mx * mx, eyy - my * my, exy - mx * my
     smap = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
     return float(smap.mean())
+
+
+def _local_moments_torch(x, y, kernel):
+    import torch
+    import torch.nn.functional as functional
+
+    c = x.shape[0]
+    stack = torch.cat([x, y, x * x, y * y, x * y])[None]  # (1, 5C, H, W)
+    kt = torch.from_numpy(kernel.astype(np.float32))
+    out = functional.conv2d(stack, kt.view(1, 1, -1, 1).expand(5 * c, 1, -1, 1), groups=5 * c)
+    out = functional.conv2d(out, kt.view(1, 1, 1, -1).expand(5 * c, 1, 1, -1), groups=5 * c)
+    return out[0].split(c)
 
 
 def action_errors(pred: np.ndarray, truth: np.ndarray) -> dict:

@@ -90,7 +90,7 @@ def test_psnr_ssim():
     b = np.clip(a.astype(int) + rng.integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
     assert psnr(a, a) == float("inf") and 20 < psnr(a, b) < 40
     assert ssim(a, a) == pytest.approx(1.0)
-    assert ssim(a, b) == pytest.approx(_ssim_reference(a, b), abs=1e-9)
+    assert ssim(a, b) == pytest.approx(_ssim_reference(a, b), abs=1e-5)
     assert ssim(a, b) < 0.99
 
 
