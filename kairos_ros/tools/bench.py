@@ -1,6 +1,7 @@
 """kairos-bench: benchmarks that print their figures (and write them as JSON).
 
     kairos-bench pipeline [--seconds 20] [--out out/bench]
+    kairos-bench adapter [--iterations 500]
 """
 from __future__ import annotations
 
@@ -18,10 +19,16 @@ def main(argv=None) -> int:
     p.add_argument("--rate", type=float, default=20.0, help="camera rate in Hz (default 20)")
     p.add_argument("--iterations", type=int, default=300, help="conversion repetitions (default 300)")
     p.add_argument("--out", default="out/bench", help="folder for pipeline.json")
+    a = sub.add_parser("adapter", help="per-chunk adapter processing time for each embodiment")
+    a.add_argument("--iterations", type=int, default=500, help="chunks per embodiment (default 500)")
+    a.add_argument("--out", default="out/bench", help="folder for adapter.json")
     args = ap.parse_args(argv)
     if args.what == "pipeline":
         from kairos_ros.tools.bench_pipeline import run_pipeline_bench
         result = run_pipeline_bench(args.seconds, args.rate, args.iterations)
+    elif args.what == "adapter":
+        from kairos_ros.tools.bench_adapter import run_adapter_bench
+        result = run_adapter_bench(args.iterations)
     else:  # pragma: no cover - argparse refuses unknown choices
         return 2
     os.makedirs(args.out, exist_ok=True)

@@ -1,0 +1,25 @@
+"""The benchmark commands run and write their figures (speed targets are read from their output,
+never asserted here)."""
+import json
+import subprocess
+import sys
+
+
+def test_bench_adapter_writes_json(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "kairos_ros.tools.bench", "adapter", "--iterations", "30",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    data = json.loads((tmp_path / "adapter.json").read_text())
+    assert set(data["embodiments"]) >= {"single_arm", "dual_arm", "dexterous_hand"}
+    assert all(r["count"] == 30 and r["p50"] > 0 for r in data["embodiments"].values())
+    assert "dexterous_hand" in res.stdout and "p99" in res.stdout
+
+
+def test_bench_pipeline_writes_json(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "kairos_ros.tools.bench", "pipeline", "--seconds", "3",
+                          "--iterations", "20", "--out", str(tmp_path)], capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    data = json.loads((tmp_path / "pipeline.json").read_text())
+    assert data["conversion"]["count"] == 20
+    assert data["matched"] > 10, f"only {data['matched']} camera sets reached a trajectory"
+    assert "camera stamp -> JointTrajectory publish" in res.stdout
