@@ -57,14 +57,18 @@ class SafetyState:
         if steps[i, k] > self.limits.max_step:
             raise ChunkError(f"step gate: joint '{names[k]}' moves {steps[i, k]:.3f} between points {i - 1} and {i} "
                              f"(> max_step {self.limits.max_step})")
-        dt = np.diff(times)[:, None]
-        speed = steps / np.maximum(dt, 1e-9)
+        if len(plan.times) < 2:
+            return
+        # Between consecutive points only: the first point may lie milliseconds ahead after late
+        # rows were dropped, and the distance from the measured state to it is the start-jump gate's.
+        dt = np.diff(plan.times)[:, None]
+        speed = steps[1:] / np.maximum(dt, 1e-9)
         allowed = self.spec.max_velocity * self.limits.velocity_tolerance
         over = speed / allowed
         i, k = np.unravel_index(int(np.argmax(over)), over.shape)
         if over[i, k] > 1.0:
-            raise ChunkError(f"velocity gate: joint '{names[k]}' needs {speed[i, k]:.3f}/s before point {i} "
-                             f"(> max_velocity {self.spec.max_velocity[k]:.3f} x {self.limits.velocity_tolerance})")
+            raise ChunkError(f"velocity gate: joint '{names[k]}' needs {speed[i, k]:.3f}/s between points {i} and "
+                             f"{i + 1} (> max_velocity {self.spec.max_velocity[k]:.3f} x {self.limits.velocity_tolerance})")
 
     def accepted(self, now: float) -> None:
         self.last_valid = now
