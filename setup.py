@@ -44,6 +44,7 @@ setup(
             "kairos-eval = kairos_ros.eval.cli:main",
             "kairos-bench = kairos_ros.tools.bench:main",
             "kairos-make-bag = kairos_ros.tools.make_bag:main",
+            "kairos-checkpoint = kairos_ros.tools.checkpoint_cli:main",
         ],
     },
 )
