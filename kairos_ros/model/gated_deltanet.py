@@ -6,29 +6,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def gated_delta_reference(q, k, v, g, beta, scale, initial_state=None):
-    """Plain recurrence. q, k (B, T, H, K); v (B, T, H, V); g, beta (B, T, H); state (B, H, K, V).
-    q and k are L2-normalised here (eps 1e-6 inside the root), q is scaled. Returns (o, state)."""
-    q = q.float() / torch.sqrt(q.float().pow(2).sum(-1, keepdim=True) + 1e-6) * scale
-    k = k.float() / torch.sqrt(k.float().pow(2).sum(-1, keepdim=True) + 1e-6)
-    b, t, h, dk = q.shape
-    s = torch.zeros(b, h, dk, v.shape[-1]) if initial_state is None else initial_state.float().clone()
-    out = torch.empty(b, t, h, v.shape[-1])
-    for i in range(t):
-        s = s * torch.exp(g[:, i].float())[..., None, None]
-        kt = k[:, i]  # (B, H, K)
-        u = beta[:, i].float()[..., None] * (v[:, i].float() - torch.einsum("bhkv,bhk->bhv", s, kt))
-        s = s + kt[..., :, None] * u[..., None, :]
-        out[:, i] = torch.einsum("bhkv,bhk->bhv", s, q[:, i])
-    return out, s
-
-
 def _delta_rule(q, k, v, g, beta, scale, initial_state):
-    try:  # the project's kernels (chunked CPU path, Triton/fla on CUDA) when they are available
-        from kairos_ros.ops.gated_delta import gated_delta_rule
-    except ImportError:
-        return gated_delta_reference(q, k, v, g, beta, scale, initial_state)
-    return gated_delta_rule(q, k, v, g, beta, scale=scale, initial_state=initial_state, output_final_state=True)
+    from kairos_ros.ops.gated_delta import gated_delta_rule
+
+    o, state = gated_delta_rule(q, k, v, g, beta, scale=scale, initial_state=initial_state, output_final_state=True)
+    return o, state
 
 
 class GatedDeltaNet(nn.Module):
