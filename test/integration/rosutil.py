@@ -96,6 +96,10 @@ class Listener:
     def wait_nodes(self, names, timeout: float = 60.0) -> bool:
         return wait_for(lambda: set(names) <= set(self.node.get_node_names()), timeout, 0.1)
 
+    def wait_subscriptions(self, need: dict, timeout: float = 60.0) -> bool:
+        """Wait until each topic has at least the given number of subscriptions (any node)."""
+        return wait_for(lambda: all(self.node.count_subscribers(t) >= n for t, n in need.items()), timeout, 0.1)
+
     def wait_subscribers(self, pub, timeout: float = 20.0) -> bool:
         return wait_for(lambda: pub.get_subscription_count() > 0, timeout)
 

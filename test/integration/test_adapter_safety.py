@@ -42,7 +42,8 @@ def graph():
     listener.img = listener.publisher(Image, CAM)
     listener.js = listener.publisher(JointState, "/joint_states")
     listener.estop = listener.publisher(Bool, "/kairos/estop")
-    assert listener.wait_subscribers(listener.img) and listener.wait_subscribers(listener.estop)
+    need = {CAM: 1, "/joint_states": 2, "/kairos/observation": 1, "/kairos/action_chunk": 1, "/kairos/estop": 1}
+    assert listener.wait_subscriptions(need), {t: listener.node.count_subscribers(t) for t in need}
     listener.nodes = nodes
     yield listener
     for n in listener.nodes.values():

@@ -48,8 +48,9 @@ def graph():
         "obs": listener.publisher(Observation, "/kairos/observation"),
         "chunk": listener.publisher(ActionChunk, "/bad/chunk"),
     }
-    for pub in listener.pubs.values():
-        assert listener.wait_subscribers(pub)
+    # Every subscription the tests rely on (a node is visible before its subscriptions exist).
+    need = {CAM: 1, "/joint_states": 3, "/kairos/observation": 2, "/kairos/action_chunk": 2, "/bad/chunk": 1}
+    assert listener.wait_subscriptions(need), {t: listener.node.count_subscribers(t) for t in need}
     time.sleep(0.5)
     yield listener, {n.name: n for n in nodes}
     for n in nodes:
@@ -93,7 +94,7 @@ def expect_count(listener, node, key, before, timeout=5.0):
 
 def test_good_data_flows(graph):
     listener, _ = graph
-    for i in range(5):
+    for i in range(20):
         send_pair(listener, now(listener))
         time.sleep(0.05)
     assert wait_for(lambda: len(listener.got("/bad/traj")) >= 2, 10), "no trajectory from good data"

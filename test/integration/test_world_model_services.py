@@ -36,7 +36,7 @@ def graph():
     assert listener.wait_nodes(["perception", "world_model"], 60), "\n".join(n.output() for n in nodes)
     listener.img = listener.publisher(Image, CAM)
     listener.js = listener.publisher(JointState, "/joint_states")
-    assert listener.wait_subscribers(listener.img) and listener.wait_subscribers(listener.js)
+    assert listener.wait_subscriptions({CAM: 1, "/joint_states": 1, "/kairos/observation": 2})
     yield listener, nodes
     for n in nodes:
         assert n.stop() == 0, n.output()[-3000:]
