@@ -85,9 +85,9 @@ class PerceptionNode(Node):
         self.published = 0
         for topic, name in zip(topics, names):
             if topic.rstrip("/").endswith("/compressed"):
-                self.create_subscription(CompressedImage, topic, self._compressed_cb(name), qos_profile_sensor_data)
+                self.create_subscription(CompressedImage, topic, self._camera_cb(name, True), qos_profile_sensor_data)
             else:
-                self.create_subscription(Image, topic, self._image_cb(name), qos_profile_sensor_data)
+                self.create_subscription(Image, topic, self._camera_cb(name, False), qos_profile_sensor_data)
         self.create_subscription(JointState, p["joint_states_topic"], self._on_joints, qos_profile_sensor_data)
         latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(String, p["instruction_topic"], self._on_instruction, latched)
@@ -107,21 +107,17 @@ class PerceptionNode(Node):
         if self.problems.problem(key, message):
             self.get_logger().warning(f"{message} (dropped; {self.problems.counts()[key]} so far)")
 
-    def _image_cb(self, name):
-        def callback(msg: Image) -> None:
-            try:
-                self.pipeline.add_rgb(name, to_sec(msg.header.stamp), image_msg_to_rgb(msg, self.use_cv_bridge))
-            except ImageError as exc:
-                self._warn(f"bad_image.{name}", f"camera '{name}': {exc}")
-            except OutOfOrderError as exc:
-                self._warn("out_of_order", str(exc))
-            self._after_input()
-        return callback
+    def _camera_cb(self, name: str, compressed: bool):
+        def add(msg) -> None:
+            stamp = to_sec(msg.header.stamp)
+            if compressed:
+                self.pipeline.add_compressed_image(name, stamp, msg.format, msg.data)
+            else:
+                self.pipeline.add_rgb(name, stamp, image_msg_to_rgb(msg, self.use_cv_bridge))
 
-    def _compressed_cb(self, name):
-        def callback(msg: CompressedImage) -> None:
+        def callback(msg) -> None:
             try:
-                self.pipeline.add_compressed_image(name, to_sec(msg.header.stamp), msg.format, msg.data)
+                add(msg)
             except ImageError as exc:
                 self._warn(f"bad_image.{name}", f"camera '{name}': {exc}")
             except OutOfOrderError as exc:
