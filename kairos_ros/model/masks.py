@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import torch
 
+from kairos_ros.ops.frame_attention.naive import frame_visible
+
 
 def frame_visibility(fq: torch.Tensor, fk: torch.Tensor, kind: str, window: int, dilation: int,
                      history: int | None, causal: bool = False) -> torch.Tensor:
-    df = fk[None, :] - fq[:, None]
-    if kind == "SWA":
-        ok = df.abs() < window
-    elif kind == "DSWA":
-        ok = (df % dilation == 0) & ((df // dilation).abs() < window)
-    else:
+    if kind not in ("SWA", "DSWA"):
         raise ValueError(f"no frame window for layer type '{kind}'")
-    if causal:
-        ok = ok & (df <= 0)
-    if history is not None:
-        ok = ok & ~((fq[:, None] < history) & (fk[None, :] >= history))
-    return ok
+    return frame_visible(fq, fk, window, dilation if kind == "DSWA" else 1, history, causal)
 
 
 def video_mask(frames: int, per_frame: int, kind: str, window: int, dilation: int, history: int,

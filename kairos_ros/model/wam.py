@@ -20,6 +20,7 @@ from kairos_ros.model import masks
 from kairos_ros.model.blocks import Block
 from kairos_ros.model.config import KairosConfig
 from kairos_ros.model.layers import attention, layer_norm, mlp_embedding, rope_angles, sinusoid, video_rope_angles
+from kairos_ros.ops.frame_attention import frame_window_attention
 
 
 class VideoHead(nn.Module):
@@ -112,7 +113,16 @@ class KairosWAM(nn.Module):
         return Prepared(a.action_encoder(noisy_action), t, t_mod, a.text_embedding(context), angles)
 
     # -- video stack --------------------------------------------------------------------------
-    def _video_layer(self, i, x, pre, ctx_mask, mask, layer_state=None):
+    def _windowed(self, kind, q, k, v, per_frame, history, causal=False):
+        """Frame-windowed self-attention of video tokens through ops (cost linear in frames)."""
+        cv = self.cfg.video
+        out = frame_window_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                     tokens_per_frame=per_frame, window=cv.window,
+                                     dilation=cv.dilation if kind == "DSWA" else 1, num_history_frames=history,
+                                     causal=causal)
+        return out.transpose(1, 2)
+
+    def _video_layer(self, i, x, pre, ctx_mask, per_frame, history, causal=False, layer_state=None):
         """One video layer; returns (x, (k, v) or None, new GDN state)."""
         blk = self.video_dit.blocks[i]
         c = blk.chunks(pre.t_mod)
@@ -121,7 +131,7 @@ class KairosWAM(nn.Module):
             out, state = blk.gated_delta(h, layer_state)
             return blk.finish(x, out, c, pre.context, ctx_mask), None, state
         q, k, v = blk.qkv(h, pre.angles)
-        out = blk.self_attn.o(attention(q, k, v, mask).flatten(2))
+        out = blk.self_attn.o(self._windowed(blk.kind, q, k, v, per_frame, history, causal).flatten(2))
         return blk.finish(x, out, c, pre.context, ctx_mask), (k.flatten(2), v.flatten(2)), None
 
     def encode_history(self, latents, context, ctx_mask, causal: bool = False):
@@ -130,10 +140,8 @@ class KairosWAM(nn.Module):
         pre = self.prepare_video(latents, torch.zeros(b, self._tokens(latents)), context)
         per_frame = pre.x.shape[1] // f
         cache, outs, x = [], [], pre.x
-        cv = self.cfg.video
-        for i, blk in enumerate(self.video_dit.blocks):
-            mask = None if blk.kind == "GATED" else masks.video_mask(f, per_frame, blk.kind, cv.window, cv.dilation, f, causal)
-            x, kv, _ = self._video_layer(i, x, pre, ctx_mask, mask)
+        for i in range(len(self.video_dit.blocks)):
+            x, kv, _ = self._video_layer(i, x, pre, ctx_mask, per_frame, f, causal)
             cache.append(kv)
             outs.append(x)
         return {"kv": cache, "history_tokens": pre.x.shape[1], "video_pre": pre}, outs
@@ -210,8 +218,7 @@ class KairosWAM(nn.Module):
                     o = attention(torch.cat([qv, qa], 1), torch.cat([kv, ka], 1), torch.cat([vv, va], 1), mask)
                     out_v, out_a = o[:, :nv], o[:, nv:]
                 else:
-                    mask = masks.video_mask(f, per_frame, vblk.kind, cv.window, cv.dilation, history_frames)
-                    out_v = attention(qv, kv, vv, mask)
+                    out_v = self._windowed(vblk.kind, qv, kv, vv, per_frame, history_frames)
                 out_v = vblk.self_attn.o(out_v.flatten(2))
             xv = vblk.finish(xv, out_v, cvm, pre_v.context, ctx_mask)
             v_outs.append(xv)
