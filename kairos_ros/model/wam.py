@@ -150,6 +150,46 @@ class KairosWAM(nn.Module):
         p = self.cfg.video.patch
         return (latents.shape[2] // p[0]) * (latents.shape[3] // p[1]) * (latents.shape[4] // p[2])
 
+    # -- streaming ----------------------------------------------------------------------------
+    def stream_step(self, frame_latents, context, ctx_mask, state):
+        """Absorb one latent frame (B, C, 1, H, W) into `state` (a WorldState). Returns the K/V
+        cache the action expert attends for this step, and the per-layer outputs of the frame."""
+        from kairos_ros.model.world_state import append_kv, keep_frames
+
+        n = state.frames
+        b = frame_latents.shape[0]
+        pre = self.prepare_video(frame_latents, torch.zeros(b, self._tokens(frame_latents)), context, frame_offset=n)
+        per_frame = pre.x.shape[1]
+        cv = self.cfg.video
+        x, cache, outs = pre.x, [], []
+        for i, blk in enumerate(self.video_dit.blocks):
+            c = blk.chunks(pre.t_mod)
+            h = blk.modulated(x, c)
+            if blk.kind == "GATED":
+                out, state.gdn[i] = blk.gated_delta(h, state.gdn.get(i))
+                cache.append(None)
+            else:
+                q, k, v = blk.qkv(h, pre.angles)
+                keep = keep_frames(blk.kind, cv.window, cv.dilation)
+                start, kk, vv = append_kv(state, i, n, k.flatten(2), v.flatten(2), per_frame, keep)
+                heads = blk.heads
+                a = frame_window_attention(q.transpose(1, 2), kk.view(b, -1, heads, q.shape[-1]).transpose(1, 2),
+                                           vv.view(b, -1, heads, q.shape[-1]).transpose(1, 2),
+                                           tokens_per_frame=per_frame, window=cv.window,
+                                           dilation=cv.dilation if blk.kind == "DSWA" else 1, q_start_frame=n,
+                                           k_start_frame=start, causal=True).transpose(1, 2)
+                out = blk.self_attn.o(a.flatten(2))
+                # The action expert sees the frames this frame attends (its causal window).
+                fk = torch.arange(start, n + 1)
+                d = cv.dilation if blk.kind == "DSWA" else 1
+                visible = ((n - fk) % d == 0).repeat_interleave(per_frame)
+                cache.append((kk[:, visible], vv[:, visible]))
+            x = blk.finish(x, out, c, pre.context, ctx_mask)
+            outs.append(x)
+        state.frames = n + 1
+        tokens = cache[0][0].shape[1] if cache and cache[0] is not None else per_frame
+        return {"kv": cache, "history_tokens": None, "video_pre": pre, "tokens": tokens}, outs
+
     # -- action expert ------------------------------------------------------------------------
     def action_velocity(self, noisy_action, timestep, cache, context, ctx_mask, return_layers: bool = False):
         """Flow-matching prediction for the action chunk, attending the cached video K/V."""
@@ -165,7 +205,8 @@ class KairosWAM(nn.Module):
             else:
                 b, nv = kv[0].shape[:2]
                 vk, vv = kv[0].view(b, nv, blk.heads, -1), kv[1].view(b, nv, blk.heads, -1)
-                mask = masks.action_with_cache_mask(nv, cache["history_tokens"], n_act)
+                history = nv if cache["history_tokens"] is None else cache["history_tokens"]
+                mask = masks.action_with_cache_mask(nv, history, n_act)
                 a = attention(q, torch.cat([vk, k], 1), torch.cat([vv, v], 1), mask)
             x = blk.finish(x, blk.self_attn.o(a.flatten(2)), c, pre.context, ctx_mask)
             outs.append(x)
