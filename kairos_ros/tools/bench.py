@@ -2,6 +2,7 @@
 
     kairos-bench pipeline [--seconds 20] [--out out/bench]
     kairos-bench adapter [--iterations 500]
+    kairos-bench model [--repeat 5]
 """
 from __future__ import annotations
 
@@ -22,10 +23,17 @@ def main(argv=None) -> int:
     a = sub.add_parser("adapter", help="per-chunk adapter processing time for each embodiment")
     a.add_argument("--iterations", type=int, default=500, help="chunks per embodiment (default 500)")
     a.add_argument("--out", default="out/bench", help="folder for adapter.json")
+    mo = sub.add_parser("model", help="streaming vs recompute, frame attention scaling, nano latency, 4B size")
+    mo.add_argument("--repeat", type=int, default=5, help="timed repetitions per figure (default 5)")
+    mo.add_argument("--lengths", type=int, nargs="+", default=[8, 64, 256], help="history lengths (frames)")
+    mo.add_argument("--out", default="out/bench", help="folder for model.json")
     args = ap.parse_args(argv)
     if args.what == "pipeline":
         from kairos_ros.tools.bench_pipeline import run_pipeline_bench
         result = run_pipeline_bench(args.seconds, args.rate, args.iterations)
+    elif args.what == "model":
+        from kairos_ros.tools.bench_model import run_model_bench
+        result = run_model_bench(args.repeat, tuple(args.lengths))
     elif args.what == "adapter":
         from kairos_ros.tools.bench_adapter import run_adapter_bench
         result = run_adapter_bench(args.iterations)

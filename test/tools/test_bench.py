@@ -23,3 +23,13 @@ def test_bench_pipeline_writes_json(tmp_path):
     assert data["conversion"]["count"] == 20
     assert data["matched"] > 10, f"only {data['matched']} camera sets reached a trajectory"
     assert "camera stamp -> JointTrajectory publish" in res.stdout
+
+
+def test_bench_model_writes_json(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "kairos_ros.tools.bench", "model", "--repeat", "2", "--lengths", "2",
+                          "4", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    data = json.loads((tmp_path / "model.json").read_text())
+    assert data["size_4b"]["video_params"] == 4_046_680_960 and data["size_4b"]["action_params"] == 955_849_742
+    assert set(data["streaming"]) == {"2", "4"} and data["nano"]["chunk"]["count"] == 8
+    assert "nano action chunk" in res.stdout
