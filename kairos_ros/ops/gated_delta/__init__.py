@@ -1,6 +1,5 @@
 """Gated delta rule with a dispatcher: CPU -> chunked PyTorch path; CUDA -> fla-core's Triton
-kernels when the optional `fla` package is installed, else the chunked path (the project's own
-Triton kernel is still to come).
+kernels when the optional `fla` package is installed, else the project's own Triton kernel.
 
     o, state = gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
                                 output_final_state=False, use_qk_l2norm=True, backend="auto")
@@ -11,7 +10,7 @@ from __future__ import annotations
 from kairos_ros.ops.gated_delta.chunked import gated_delta_chunked
 from kairos_ros.ops.gated_delta.naive import gated_delta_naive
 
-BACKENDS = ("auto", "naive", "chunked", "fla")
+BACKENDS = ("auto", "naive", "chunked", "triton", "fla")
 
 
 def _fla(q, k, v, g, beta, scale, initial_state, use_qk_l2norm):
@@ -36,8 +35,11 @@ def gated_delta_rule(q, k, v, g, beta, *, scale=None, initial_state=None, output
         raise ValueError(f"unknown gated delta rule backend '{backend}' (one of {list(BACKENDS)})")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if backend == "auto":
-        backend = "fla" if q.is_cuda and _fla_available() else "chunked"
-    if backend == "fla":
+        backend = ("fla" if _fla_available() else "triton") if q.is_cuda else "chunked"
+    if backend == "triton":
+        from kairos_ros.ops.gated_delta.triton_kernel import gated_delta_triton
+        o, s = gated_delta_triton(q, k, v, g, beta, scale, initial_state, use_qk_l2norm)
+    elif backend == "fla":
         o, s = _fla(q, k, v, g, beta, scale, initial_state, use_qk_l2norm)
     elif backend == "naive":
         o, s = gated_delta_naive(q, k, v, g, beta, scale, initial_state, use_qk_l2norm)
