@@ -21,4 +21,20 @@ for t, dk, dv, with_h0 in ((1, 12, 20, False), (9, 16, 40, True), (23, 8, 33, Tr
         "out_rel": ((out - ref).abs().max() / ref.abs().max()).item(),
         "state_rel": ((s_out - s_ref).abs().max() / s_ref.abs().max()).item(),
     }
+
+from kairos_ros.ops.frame_attention import frame_window_attention  # noqa: E402
+
+for name, kw, fq, fk in (("swa", dict(window=3), 7, 7), ("dswa", dict(window=3, dilation=4), 11, 11),
+                         ("causal_stream", dict(window=3, dilation=2, causal=True, q_start_frame=9, k_start_frame=4), 1, 6),
+                         ("history", dict(window=2, num_history_frames=3), 6, 6)):
+    gen = torch.Generator().manual_seed(len(name))
+    p, d = 5, 12
+    q = torch.randn(1, 2, fq * p, d, generator=gen)
+    k = torch.randn(1, 2, fk * p, d, generator=gen)
+    v = torch.randn(1, 2, fk * p, d, generator=gen)
+    ref = frame_window_attention(q, k, v, tokens_per_frame=p, backend="naive", **kw)
+    out = frame_window_attention(q, k, v, tokens_per_frame=p, backend="triton", **kw)
+    results[f"frame_attention_{name}"] = {"nan": bool(torch.isnan(out).any()),
+                                          "out_rel": ((out - ref).abs().max() / ref.abs().max()).item(),
+                                          "state_rel": 0.0}
 json.dump(results, sys.stdout)

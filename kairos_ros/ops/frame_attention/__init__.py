@@ -1,5 +1,5 @@
 """Frame-windowed (dilated) attention with a dispatcher: CPU -> the gathered path whose cost is
-linear in frames; anything else -> the dense-mask reference (the Triton kernel is to come).
+linear in frames; CUDA -> the project's Triton kernel (also linear in frames).
 
     frame_window_attention(q, k, v, *, tokens_per_frame, window=3, dilation=1, q_start_frame=0,
                            k_start_frame=0, num_history_frames=None, causal=False, scale=None,
@@ -10,7 +10,7 @@ from __future__ import annotations
 from kairos_ros.ops.frame_attention.cpu import frame_attention_cpu
 from kairos_ros.ops.frame_attention.naive import frame_attention_naive, frame_window_mask
 
-BACKENDS = ("auto", "naive", "cpu")
+BACKENDS = ("auto", "naive", "cpu", "triton")
 
 
 def frame_window_attention(q, k, v, *, tokens_per_frame, window=3, dilation=1, q_start_frame=0, k_start_frame=0,
@@ -21,8 +21,11 @@ def frame_window_attention(q, k, v, *, tokens_per_frame, window=3, dilation=1, q
         if n % tokens_per_frame:
             raise ValueError(f"{n} {name} are not whole frames of {tokens_per_frame} tokens")
     if backend == "auto":
-        backend = "cpu" if q.device.type == "cpu" else "naive"
-    fn = frame_attention_cpu if backend == "cpu" else frame_attention_naive
+        backend = "cpu" if q.device.type == "cpu" else "triton"
+    if backend == "triton":
+        from kairos_ros.ops.frame_attention.triton_kernel import frame_attention_triton as fn
+    else:
+        fn = frame_attention_cpu if backend == "cpu" else frame_attention_naive
     return fn(q, k, v, tokens_per_frame=tokens_per_frame, window=window, dilation=dilation,
               q_start_frame=q_start_frame, k_start_frame=k_start_frame, num_history_frames=num_history_frames,
               causal=causal, scale=scale)
