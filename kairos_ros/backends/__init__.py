@@ -8,13 +8,16 @@ BACKENDS = {"hold": HoldBackend, "extrapolate": ExtrapolateBackend}
 
 
 def _kairos(spec, **params):
-    """The learned world-action model; refused until its backend module exists."""
+    """The learned world-action model (imports torch only when chosen)."""
+    from kairos_ros.backends.kairos_backend import KairosBackend
+    from kairos_ros.model.checkpoint import CheckpointError
+
     try:
-        from kairos_ros.backends.kairos_backend import KairosBackend
-    except ImportError as exc:
-        raise ValueError("backend 'kairos' is not available in this build: the world-action model backend "
-                         "has not landed yet (use 'hold' or 'extrapolate')") from exc
-    return KairosBackend(spec, **params)
+        return KairosBackend(spec, **params)
+    except TypeError as exc:
+        raise ValueError(f"backend 'kairos': bad parameters {sorted(params)}: {exc}") from exc
+    except CheckpointError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def make_backend(name: str, spec, **params) -> Backend:

@@ -72,6 +72,10 @@ class WorldModelNode(Node):
             goal_callback=lambda _goal: GoalResponse.ACCEPT,
             cancel_callback=lambda _goal: CancelResponse.REJECT)
         self.create_timer(p["status_period"], self._status)
+        self.startup_warning = getattr(self.backend, "startup_warning", "")
+        if self.startup_warning:
+            self.get_logger().error(self.startup_warning)
+            self.problems.problem("random_weights", self.startup_warning)
         self.worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self.worker.start()
         self.get_logger().info(f"world model: backend '{self.backend.name}' ({self.backend.model}), "
@@ -231,6 +235,8 @@ class WorldModelNode(Node):
         msg.world_state_frames = int(getattr(self.backend, "world_state_frames", len(self.history)))
         msg.dropped = self.dropped
         level, message, _ = self.problems.status()
+        if self.startup_warning:
+            level, message = max(int(level), 1), f"{self.startup_warning}; {message}"
         msg.health, msg.message = int(level), message
         self.status_pub.publish(msg)
         self.diag_pub.publish(diagnostic_array(self, "inference", self.problems, {

@@ -30,9 +30,26 @@ SCHEMA = [
     ParamSpec("frame_id", "str", "base_link", "frame_id of published messages.", read_only=True),
     ParamSpec("status_period", "float", 1.0, "Seconds between status and /diagnostics messages.",
               min=0.05, max=60.0, read_only=True),
+    ParamSpec("model_preset", "str", "kairos-nano", "kairos backend: model preset (CPU presets so far).",
+              read_only=True),
+    ParamSpec("dit_checkpoint", "str", "", "kairos backend: safetensors with the video DiT + action expert "
+              "(official key layout).", read_only=True),
+    ParamSpec("codec_checkpoint", "str", "", "kairos backend: latent codec (VAE) weights.", read_only=True),
+    ParamSpec("text_checkpoint", "str", "", "kairos backend: text encoder weights.", read_only=True),
+    ParamSpec("allow_random_weights", "bool", False, "kairos backend: run without weights (predictions are "
+              "meaningless; testing only, logged loudly).", read_only=True),
+    ParamSpec("flow_steps", "int", 10, "kairos backend: Euler flow-matching steps per action chunk.", min=1,
+              max=100, read_only=True),
 ]
 
 
+KAIROS_KEYS = ("model_preset", "dit_checkpoint", "codec_checkpoint", "text_checkpoint", "allow_random_weights",
+               "flow_steps")
+
+
 def backend_options(params: dict) -> dict:
-    """The subset of validated parameters a backend constructor takes."""
-    return {"num_predicted_frames": params["num_predicted_frames"]}
+    """The subset of validated parameters the chosen backend's constructor takes."""
+    options = {"num_predicted_frames": params["num_predicted_frames"]}
+    if params["backend"] == "kairos":
+        options.update({key: params[key] for key in KAIROS_KEYS})
+    return options
