@@ -32,7 +32,8 @@ class KairosBackend(Backend):
 
     def __init__(self, spec, num_predicted_frames: int = 0, model_preset: str = "kairos-nano",
                  dit_checkpoint: str = "", codec_checkpoint: str = "", text_checkpoint: str = "",
-                 allow_random_weights: bool = False, flow_steps: int = 10, seed: int = 0):
+                 allow_random_weights: bool = False, flow_steps: int = 10, seed: int = 0,
+                 max_frames_per_step: int = 1):
         super().__init__(spec, num_predicted_frames)
         from kairos_ros.model.checkpoint import load_checkpoint
 
@@ -57,6 +58,12 @@ class KairosBackend(Backend):
         self.startup_warning = RANDOM_WEIGHTS_WARNING if missing else ""
         self.model = f"{model_preset}" + (" (RANDOM WEIGHTS)" if missing else f" ({dit_checkpoint})")
         self.flow_steps = flow_steps
+        if max_frames_per_step < 1:
+            raise ValueError(f"max_frames_per_step = {max_frames_per_step} must be >= 1")
+        # When inference is slower than the camera, absorbing every missed frame would fall further
+        # behind each step: only the newest frames are absorbed, the skipped ones are counted.
+        self.max_frames_per_step = max_frames_per_step
+        self.skipped_frames = 0
         self.state = WorldState()
         self.last_stamp: float | None = None
         self.generator = torch.Generator().manual_seed(seed)
@@ -82,9 +89,9 @@ class KairosBackend(Backend):
         with torch.no_grad():
             ctx, cm = self._context(last)
             cache = None
-            for obs in history:  # absorb every frame not seen yet, oldest first
-                if self.last_stamp is not None and obs.stamp <= self.last_stamp:
-                    continue
+            new = [o for o in history if self.last_stamp is None or o.stamp > self.last_stamp]
+            self.skipped_frames += max(0, len(new) - self.max_frames_per_step)
+            for obs in new[-self.max_frames_per_step:]:  # the newest frames not seen yet, oldest first
                 frame = torch.from_numpy(np.ascontiguousarray(obs.composed)).permute(2, 0, 1)[None].float() / 127.5 - 1
                 latent = self.codec.encode(frame)
                 if not torch.all(torch.isfinite(latent)):

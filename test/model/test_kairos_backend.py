@@ -39,9 +39,11 @@ def test_predicts_and_streams(backend):
     history = [obs(1.0), obs(1.1)]
     pred = backend.predict(history, 8, 0.05)
     assert pred.chunk.values.shape == (8, 14) and np.all(np.isfinite(pred.chunk.values))
-    assert backend.world_state_frames == 2
+    assert backend.world_state_frames == 1 and backend.skipped_frames == 1  # behind: newest frame only
     pred = backend.predict(history + [obs(1.2)], 8, 0.05)  # only the new frame is absorbed
-    assert backend.world_state_frames == 3 and pred.chunk.model == backend.model
+    assert backend.world_state_frames == 2 and pred.chunk.model == backend.model
+    with pytest.raises(ValueError, match="no new frame"):
+        backend.predict(history + [obs(1.2)], 8, 0.05)
     backend.reset()
     assert backend.world_state_frames == 0 and backend.state.frames == 0
 
