@@ -20,7 +20,8 @@ BAGS = os.path.join(REPO, "test", "fixtures", "bags")
 
 CASES = {
     # name: (bag, embodiment, backend, camera topics (None: the profile's), layout, tiles)
-    "single_arm_mcap": ("single_arm_mcap", "single_arm", "extrapolate", None, None, None),
+    "single_arm_mcap": ("single_arm_mcap", "single_arm", "extrapolate", ["/cameras/head/image_raw"], "single",
+                        (224, 224)),
     "dual_arm_sqlite3": ("dual_arm_sqlite3", "dual_arm", "hold",
                          ["/cameras/head/image_raw", "/cameras/left_wrist/image_raw"], "side_by_side", (64, 48)),
     "hand_compressed_mcap": ("hand_compressed_mcap", "dexterous_hand", "extrapolate",
@@ -29,15 +30,17 @@ CASES = {
 
 
 def _config(tmp_path, embodiment, topics, layout, tiles) -> str:
-    if topics is None:
-        return ""
+    # Gate limits are relaxed: this test checks flow and the trajectory contract, and on a loaded
+    # machine late chunks of a moving robot rightly fail the default start-jump gate
+    # (test_adapter_safety.py covers the gates).
     path = tmp_path / f"{embodiment}.yaml"
     path.write_text(
         "perception:\n  ros__parameters:\n"
         f"    camera_topics: {json.dumps(topics)}\n    layout: {layout}\n"
         f"    tile_width: {tiles[0]}\n    tile_height: {tiles[1]}\n    rate_hz: 10.0\n"
         "world_model:\n  ros__parameters:\n    horizon: 16\n    num_predicted_frames: 2\n"
-        "adapter:\n  ros__parameters:\n    max_chunk_age: 0.5\n")
+        "adapter:\n  ros__parameters:\n    max_chunk_age: 2.0\n    max_start_jump: 3.0\n    max_step: 3.0\n"
+        "    velocity_tolerance: 10.0\n")
     return str(path)
 
 
@@ -53,9 +56,7 @@ def test_bag_flows_through_graph(tmp_path, case):
     cmd = [sys.executable, "-m", "kairos_ros.bringup.cli", "--embodiment", embodiment, "--backend", backend,
            "--bag", os.path.join(BAGS, bag), "--report-dir", str(tmp_path / "report"), "--log-dir",
            str(tmp_path / "logs")]
-    config = _config(tmp_path, embodiment, topics, layout, tiles)
-    if config:
-        cmd += ["--config", config]
+    cmd += ["--config", _config(tmp_path, embodiment, topics, layout, tiles)]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=REPO)
         logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log"))
