@@ -11,7 +11,8 @@ def interpolate_states(stamps, positions, query_times):
     (their rows are NaN), so an evaluator scores only steps that really happened.
     """
     t = np.asarray(stamps, dtype=np.float64)
-    q = np.asarray(positions, dtype=np.float64).reshape(len(t), -1)
+    q = np.asarray(positions, dtype=np.float64)
+    q = q.reshape(len(t), -1) if t.size else q.reshape(0, q.shape[-1] if q.ndim > 1 else 1)  # (N, D)
     x = np.asarray(query_times, dtype=np.float64)
     out = np.full((x.shape[0], q.shape[1]), np.nan)
     if t.size < 2:

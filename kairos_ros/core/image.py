@@ -1,10 +1,17 @@
 """Image conversion with cv_bridge semantics, resizing and the model's input layouts.
 
-`image_to_rgb` accepts the fields of a sensor_msgs/Image and returns an RGB uint8 array, as
-cv_bridge's imgmsg_to_cv2(msg, "rgb8") would: rows may be padded (`step`), 16-bit data honours
-`is_bigendian`, and 16-bit values scale to 8 bits by 255/65535 with rounding (cv_bridge's
-convertTo scaling). When cv_bridge is importable nothing changes: this code is the reference and
-has no dependency on it.
+`image_to_rgb` takes the fields of a sensor_msgs/Image and returns what cv_bridge's
+`toCvShare(msg, "rgb8")` / `imgmsg_to_cv2(msg, "rgb8")` would:
+- row padding: `step` may exceed width * channels * bytes; the extra bytes of each row are ignored;
+- size check as in cv_bridge's C++ `matFromImage`: step >= width * channels * bytes and
+  len(data) == step * height exactly (the Python bridge only needs enough bytes; the stricter rule
+  catches truncated and oversized buffers);
+- `is_bigendian` is honoured for 16-bit data and ignored for 8-bit data, as cv_bridge does;
+- 16 -> 8 bits: cv_bridge converts with `convertTo(dst, CV_8U, 255. / 65535.)`, i.e. round(v / 257)
+  with saturation (v * 255 / 65535 never lands on .5, so the rounding mode does not matter);
+- mono -> RGB replicates the grey value (cvtColor GRAY2RGB); alpha is dropped (RGBA2RGB).
+rgb8 comes back as a zero-copy view of `data` (read-only for bytes; it aliases a mutable buffer);
+other encodings come back as a new contiguous array. cv_bridge itself is never needed here.
 """
 from __future__ import annotations
 
@@ -13,80 +20,124 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# encoding -> (channels, bytes per channel, channel order to reach RGB or None for mono)
+# encoding -> (channels, bytes per channel, source channel feeding R, G, B)
 _ENCODINGS = {
     "rgb8": (3, 1, (0, 1, 2)), "bgr8": (3, 1, (2, 1, 0)),
     "rgba8": (4, 1, (0, 1, 2)), "bgra8": (4, 1, (2, 1, 0)),
-    "mono8": (1, 1, None), "mono16": (1, 2, None),
+    "mono8": (1, 1, (0, 0, 0)), "mono16": (1, 2, (0, 0, 0)),
     "rgb16": (3, 2, (0, 1, 2)), "bgr16": (3, 2, (2, 1, 0)),
 }
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
+_COMPRESSED_KINDS = ("jpeg", "jpg", "png", "rgb8", "bgr8", "mono8")
+LAYOUTS = ("single", "side_by_side", "robotwin")
+# round(v * 255 / 65535) for every 16-bit value (65535 = 255 * 257, so this is round(v / 257))
+_SCALE16 = ((np.arange(65536, dtype=np.uint32) + 128) // 257).astype(np.uint8)
 
 
 class ImageError(ValueError):
     """An image that cannot be converted; the message names the problem."""
 
 
+def _as_uint8(data) -> np.ndarray:
+    """The message's byte buffer as a flat uint8 array, without copying when it has a buffer."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except TypeError:  # a plain sequence of ints
+        try:
+            return np.array(data, dtype=np.uint8).reshape(-1)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ImageError(f"image data of type {type(data).__name__} is not a byte buffer: {exc}") from exc
+
+
+def _pick_rgb(pix: np.ndarray, order: tuple) -> np.ndarray:
+    """(H, W, C) -> new contiguous (H, W, 3); three plane copies beat fancy indexing ~10x."""
+    out = np.empty(pix.shape[:2] + (3,), dtype=np.uint8)
+    for dst, src in enumerate(order):
+        out[:, :, dst] = pix[:, :, src]
+    return out
+
+
 def image_to_rgb(encoding: str, height: int, width: int, step: int, is_bigendian, data) -> np.ndarray:
+    """sensor_msgs/Image fields -> (H, W, 3) uint8 RGB. Raises ImageError naming the problem."""
     if encoding not in _ENCODINGS:
         raise ImageError(f"unsupported encoding '{encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})")
+    height, width, step = int(height), int(width), int(step)
     if height <= 0 or width <= 0:
         raise ImageError(f"empty image {width}x{height}")
     channels, depth, order = _ENCODINGS[encoding]
     row = width * channels * depth
     if step < row:
         raise ImageError(f"step {step} < width*channels*bytes {row} for {width}x{height} {encoding}")
-    buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
+    buf = _as_uint8(data)
     if buf.size != step * height:
-        raise ImageError(f"data length {buf.size} != step*height {step * height} ({width}x{height} {encoding}, step {step})")
-    rows = buf.reshape(height, step)[:, :row]  # drop row padding (a view)
+        raise ImageError(f"data length {buf.size} != step*height {step * height} "
+                         f"({width}x{height} {encoding}, step {step})")
+    rows = buf.reshape(height, step)[:, :row]  # (H, row) view without the padding
     if depth == 2:
-        dtype = ">u2" if is_bigendian else "<u2"
-        pix = np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
-        pix = ((pix.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        dtype = np.dtype(">u2" if is_bigendian else "<u2")
+        try:
+            words = rows.view(dtype)
+        except ValueError:  # odd padding: rows do not start on a 2-byte boundary
+            words = np.ascontiguousarray(rows).view(dtype)
+        pix = _SCALE16[words].reshape(height, width, channels)
     else:
-        pix = rows.reshape(height, width, channels)
-    if order is None:
-        return np.repeat(pix, 3, axis=2) if pix.shape[2] == 1 else pix
-    if order == (0, 1, 2) and channels == 3:
-        return np.ascontiguousarray(pix)
-    return np.ascontiguousarray(pix[:, :, list(order)])
+        pix = rows.reshape(height, width, channels)  # still a view
+        if encoding == "rgb8":
+            return pix
+    if channels == 3 and order == (0, 1, 2):
+        return pix  # rgb16: _SCALE16 already made a new array
+    return _pick_rgb(pix, order)
 
 
 def rgb_to_image_fields(rgb: np.ndarray) -> dict:
-    arr = np.ascontiguousarray(rgb, dtype=np.uint8)
-    if arr.ndim != 3 or arr.shape[2] != 3:
+    """(H, W, 3) uint8 RGB -> sensor_msgs/Image fields (rgb8, no padding) for publishing."""
+    arr = np.asarray(rgb)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(f"expected an (H, W, 3) array, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise ImageError(f"expected uint8 RGB, got dtype {arr.dtype}")
     h, w = arr.shape[:2]
-    return {"encoding": "rgb8", "height": h, "width": w, "step": w * 3, "is_bigendian": 0, "data": arr.tobytes()}
+    return {"encoding": "rgb8", "height": h, "width": w, "step": w * 3, "is_bigendian": 0,
+            "data": arr.tobytes()}
 
 
-def decode_compressed(fmt: str, data: bytes) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg or png, as image_transport writes them) -> RGB."""
+def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 - the message field's name
+    """sensor_msgs/CompressedImage (jpeg or png, as image_transport writes them) -> RGB uint8.
+
+    `format` is e.g. "jpeg", "png" or "rgb8; jpeg compressed bgr8": the word after the last ';'
+    names the codec; the data itself decides (Pillow sniffs it, JPEG and PNG only). 16-bit grey
+    PNGs scale to 8 bits like mono16 (round(v / 257)); Pillow alone would clip them at 255.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    kind = fmt.split(";")[-1].strip().split(" ")[0].lower() if fmt else ""
-    if kind and kind not in ("jpeg", "jpg", "png", "rgb8", "bgr8", "mono8"):
-        raise ImageError(f"unsupported compressed format '{fmt}' (jpeg or png)")
-    if not data:
+    kind = format.split(";")[-1].strip().split(" ")[0].lower() if format else ""
+    if kind and kind not in _COMPRESSED_KINDS:
+        raise ImageError(f"unsupported compressed format '{format}' (jpeg or png)")
+    if data is None or len(data) == 0:
         raise ImageError("empty compressed image")
     try:
-        with Image.open(io.BytesIO(bytes(data))) as img:
+        with Image.open(io.BytesIO(bytes(data)), formats=("JPEG", "PNG")) as img:
+            if img.mode.startswith("I"):  # 16-bit grey PNG ("I;16", "I;16B", "I")
+                words = np.clip(np.asarray(img, dtype=np.int64), 0, 65535)
+                grey = _SCALE16[words]
+                return np.repeat(grey[:, :, None], 3, axis=2)
             return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageError(f"cannot decode compressed image ({fmt}): {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot decode compressed image ({format or 'no format'}): {exc}") from exc
+
+
+_TORCH = None
 
 
 def _torch_functional():
     try:
         import torch
         import torch.nn.functional as functional
-    except ImportError:  # torch is a project dependency, but the conversion must not need it
-        return None
+    except ImportError:  # torch is a project dependency, but conversion must not need it
+        return False
     return torch, functional
-
-
-_TORCH = None
 
 
 def warm_up_resize() -> None:
@@ -95,20 +146,29 @@ def warm_up_resize() -> None:
 
 
 def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Antialiased bilinear resize (Pillow's BILINEAR filter). torch's uint8 kernel computes the
-    same filter about 3.5x faster than Pillow (within one grey level); Pillow is the fallback."""
+    """Antialiased bilinear resize to (height, width, 3) uint8: Pillow's BILINEAR filter.
+
+    torch's uint8 antialiased bilinear kernel computes the same filter about 3x faster than
+    Pillow (within one grey level), so it is used when importable; Pillow is the fallback. The
+    same size returns `rgb` itself (no copy).
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"resize target {width}x{height} must be positive")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ImageError(f"resize expects (H, W, 3) uint8 RGB, got shape {rgb.shape} dtype {rgb.dtype}")
     if rgb.shape[0] == height and rgb.shape[1] == width:
         return rgb
     global _TORCH
     if _TORCH is None:
-        _TORCH = _torch_functional() or False
+        _TORCH = _torch_functional()
     if _TORCH:
         torch, functional = _TORCH
         arr = np.ascontiguousarray(rgb)
-        if not arr.flags.writeable:  # torch refuses read-only buffers (message data): copy once
+        if not arr.flags.writeable:  # torch warns on read-only buffers (message data): copy once
             arr = arr.copy()
-        chw = torch.from_numpy(arr).permute(2, 0, 1)[None]  # (1, 3, H, W) view
-        out = functional.interpolate(chw, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+        chw = torch.from_numpy(arr).permute(2, 0, 1)[None]  # (1, 3, H, W) channels-last view
+        out = functional.interpolate(chw, size=(height, width), mode="bilinear", antialias=True,
+                                     align_corners=False)
         return out[0].permute(1, 2, 0).contiguous().numpy()
     from PIL import Image
 
@@ -126,26 +186,37 @@ class Layout:
     height: int
 
     def tile_size(self, i: int) -> tuple[int, int]:
+        """(width, height) that camera i must be resized to."""
         return self.tiles[i][2], self.tiles[i][3]
 
+    @property
+    def tile_sizes(self) -> list[tuple[int, int]]:
+        return [(w, h) for _, _, w, h in self.tiles]
+
     def compose(self, images) -> np.ndarray:
+        """Tiles (already resized, in camera order) -> (height, width, 3) uint8."""
         if len(images) != len(self.tiles):
             raise ImageError(f"layout '{self.name}' needs {len(self.tiles)} images, got {len(images)}")
         out = np.zeros((self.height, self.width, 3), dtype=np.uint8)
         for img, (x, y, w, h), name in zip(images, self.tiles, self.camera_names):
             if img.shape[:2] != (h, w):
                 raise ImageError(f"camera '{name}' tile is {img.shape[1]}x{img.shape[0]}, layout wants {w}x{h}")
+            if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+                raise ImageError(f"camera '{name}' tile has shape {img.shape} dtype {img.dtype}, "
+                                 "layout wants (H, W, 3) uint8")
             out[y:y + h, x:x + w] = img
         return out
 
 
 def make_layout(name: str, camera_names: list[str], tile_width: int, tile_height: int) -> Layout:
+    """single: 1 camera; side_by_side: N cameras in a row; robotwin: head (2x tile) on top of two
+    wrist tiles. The composed size must be a multiple of 16 both ways (the VAE's patching)."""
     n = len(camera_names)
     if tile_width <= 0 or tile_height <= 0:
         raise ValueError(f"tile size {tile_width}x{tile_height} must be positive")
     if name == "single":
         if n != 1:
-            raise ValueError(f"layout 'single' takes 1 camera, got {n}: {camera_names}")
+            raise ValueError(f"layout 'single' takes 1 camera, got {n}: {list(camera_names)}")
         tiles = ((0, 0, tile_width, tile_height),)
         width, height = tile_width, tile_height
     elif name == "side_by_side":
@@ -155,12 +226,13 @@ def make_layout(name: str, camera_names: list[str], tile_width: int, tile_height
         width, height = n * tile_width, tile_height
     elif name == "robotwin":
         if n != 3:
-            raise ValueError(f"layout 'robotwin' takes 3 cameras (head, left wrist, right wrist), got {n}: {camera_names}")
+            raise ValueError(f"layout 'robotwin' takes 3 cameras (head, left wrist, right wrist), "
+                             f"got {n}: {list(camera_names)}")
         tiles = ((0, 0, 2 * tile_width, 2 * tile_height), (0, 2 * tile_height, tile_width, tile_height),
                  (tile_width, 2 * tile_height, tile_width, tile_height))
         width, height = 2 * tile_width, 3 * tile_height
     else:
-        raise ValueError(f"unknown layout '{name}' (one of single, side_by_side, robotwin)")
+        raise ValueError(f"unknown layout '{name}' (one of {', '.join(LAYOUTS)})")
     if width % 16 or height % 16:
         raise ValueError(f"layout '{name}' composes {width}x{height} (tiles {tile_width}x{tile_height}): "
                          "width and height must be multiples of 16")

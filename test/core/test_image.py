@@ -1,10 +1,13 @@
 """Image conversion with cv_bridge semantics, compressed frames, resizing and layouts."""
+import array
 import io
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from kairos_ros.core import image as image_module
 from kairos_ros.core.image import (ImageError, decode_compressed, image_to_rgb, make_layout, resize_rgb,
                                    rgb_to_image_fields)
 
@@ -101,3 +104,153 @@ def test_layouts():
         make_layout("grid", ["a"], 16, 16)
     with pytest.raises(ImageError, match="layout wants"):
         rt.compose([tiles[0], tiles[0], tiles[2]])
+
+
+# -- zero copy, buffers and exact messages -------------------------------------------------------
+
+def test_rgb8_is_a_zero_copy_view_even_with_padding():
+    data, step = padded(RGB, 5)
+    out = image_to_rgb("rgb8", 5, 7, step, 0, data)
+    assert np.shares_memory(out, np.frombuffer(data, np.uint8)) and not out.flags.writeable
+    buf = bytearray(RGB.tobytes())
+    view = image_to_rgb("rgb8", 5, 7, 21, 0, buf)
+    buf[0] = (int(RGB[0, 0, 0]) + 1) % 256  # a mutable buffer is aliased, as documented
+    assert view[0, 0, 0] == buf[0]
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "rgba8", "bgra8", "mono8", "mono16", "rgb16", "bgr16"])
+def test_other_encodings_give_new_contiguous_arrays(encoding):
+    channels = {"bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "mono16": 1, "rgb16": 3, "bgr16": 3}[encoding]
+    depth = 2 if encoding.endswith("16") else 1
+    data = bytearray(RNG.integers(0, 256, 4 * 6 * channels * depth, dtype=np.uint8).tobytes())
+    out = image_to_rgb(encoding, 4, 6, 6 * channels * depth, 0, data)
+    assert out.shape == (4, 6, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert not np.shares_memory(out, np.frombuffer(data, np.uint8))
+
+
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview, lambda b: array.array("B", b), list,
+                                  lambda b: np.frombuffer(b, np.uint8).reshape(5, 21)])
+def test_every_buffer_type_of_a_message_is_accepted(wrap):
+    out = image_to_rgb("rgb8", 5, 7, 21, 0, wrap(RGB.tobytes()))
+    assert np.array_equal(out, RGB)
+
+
+def test_non_byte_sequence_is_an_image_error():
+    with pytest.raises(ImageError, match="not a byte buffer"):
+        image_to_rgb("mono8", 1, 2, 2, 0, [1, 300])
+
+
+def test_messages_match_the_documented_wording():
+    with pytest.raises(ImageError, match=r"^step 1919 < width\*channels\*bytes 1920"):
+        image_to_rgb("rgb8", 480, 640, 1919, 0, bytes(1919 * 480))
+    with pytest.raises(ImageError, match=r"^data length 100 != step\*height 921600"):
+        image_to_rgb("rgb8", 480, 640, 1920, 0, bytes(100))
+    with pytest.raises(ImageError, match=r"^unsupported encoding '8UC3'"):
+        image_to_rgb("8UC3", 2, 2, 6, 0, bytes(12))
+    with pytest.raises(ImageError, match=r"^empty image 0x0"):
+        image_to_rgb("mono8", 0, 0, 0, 0, b"")
+
+
+def test_bigendian_flag_is_ignored_for_8_bit():
+    assert np.array_equal(image_to_rgb("bgr8", 5, 7, 21, 1, RGB.tobytes()), RGB[:, :, ::-1])
+
+
+@pytest.mark.parametrize("big", [0, 1])
+def test_bgr16_with_odd_padding_scales_like_cv_bridge(big):
+    values = RNG.integers(0, 65536, (3, 4, 3)).astype(np.uint16)
+    raw = values.astype(">u2" if big else "<u2").view(np.uint8).reshape(3, 24)
+    data, step = padded(raw, 3)  # step 27: rows start on odd byte offsets
+    out = image_to_rgb("bgr16", 3, 4, step, big, data)
+    expected = np.floor(values[:, :, ::-1] * 255.0 / 65535.0 + 0.5).astype(np.uint8)
+    assert np.array_equal(out, expected)
+
+
+def test_conversion_is_fast_for_640x480():
+    frame = RNG.integers(0, 256, 640 * 480 * 3, dtype=np.uint8).tobytes()
+    for encoding, bound in (("rgb8", 0.5e-3), ("bgr8", 3e-3)):
+        times = []
+        for _ in range(15):
+            t = time.perf_counter()
+            image_to_rgb(encoding, 480, 640, 1920, 0, frame)
+            times.append(time.perf_counter() - t)
+        assert sorted(times)[7] < bound, f"{encoding}: median {sorted(times)[7] * 1e3:.2f} ms"
+
+
+# -- compressed ----------------------------------------------------------------------------------
+
+def test_16_bit_png_scales_instead_of_clipping():
+    values = np.array([[0, 128, 129, 32896, 65535]], np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(values).save(buf, format="PNG")
+    out = decode_compressed("mono16; png compressed", buf.getvalue())
+    assert out.shape == (1, 5, 3) and out[0, :, 1].tolist() == [0, 0, 1, 128, 255]
+
+
+def test_only_jpeg_and_png_are_decoded():
+    buf = io.BytesIO()
+    Image.fromarray(RGB).save(buf, format="BMP")
+    with pytest.raises(ImageError, match="cannot decode compressed image \\(jpeg\\)"):
+        decode_compressed("jpeg", buf.getvalue())
+    with pytest.raises(ImageError, match="unsupported compressed format 'tiff'"):
+        decode_compressed("tiff", buf.getvalue())
+
+
+# -- resize --------------------------------------------------------------------------------------
+
+def test_resize_rejects_bad_input():
+    with pytest.raises(ValueError, match="resize target 0x16 must be positive"):
+        resize_rgb(RGB, 0, 16)
+    with pytest.raises(ImageError, match="uint8 RGB, got shape \\(5, 7\\)"):
+        resize_rgb(RGB[:, :, 0], 4, 4)
+    with pytest.raises(ImageError, match="dtype float32"):
+        resize_rgb(RGB.astype(np.float32), 4, 4)
+
+
+def test_resize_of_a_padded_read_only_view_and_pillow_fallback(monkeypatch):
+    big = RNG.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    data, step = padded(big, 7)
+    view = image_to_rgb("rgb8", 48, 64, step, 0, data)
+    ref = np.asarray(Image.fromarray(big).resize((40, 24), Image.BILINEAR)).astype(int)
+    assert np.abs(resize_rgb(view, 40, 24).astype(int) - ref).max() <= 1
+    monkeypatch.setattr(image_module, "_TORCH", False)  # no torch: Pillow itself
+    assert np.array_equal(resize_rgb(view, 40, 24), ref)
+
+
+def test_two_frames_convert_and_resize_within_budget():
+    frames = [RNG.integers(0, 256, 640 * 480 * 3, dtype=np.uint8).tobytes() for _ in range(2)]
+    image_module.warm_up_resize()
+    times = []
+    for _ in range(9):
+        t = time.perf_counter()
+        for f in frames:
+            resize_rgb(image_to_rgb("bgr8", 480, 640, 1920, 0, f), 320, 256)
+        times.append(time.perf_counter() - t)
+    assert sorted(times)[4] < 0.025  # measured ~2 ms; generous for a loaded CI machine
+
+
+# -- layouts -------------------------------------------------------------------------------------
+
+def test_robotwin_kairos_sizes_and_tile_sizes():
+    rt = make_layout("robotwin", ["head", "left", "right"], 160, 128)
+    assert rt.tile_sizes == [(320, 256), (160, 128), (160, 128)]
+    assert rt.tiles[1][:2] == (0, 256) and rt.tiles[2][:2] == (160, 256)
+    assert make_layout("single", ["head"], 320, 256).tile_sizes == [(320, 256)]
+
+
+def test_layout_size_error_names_the_sizes():
+    with pytest.raises(ValueError, match="layout 'side_by_side' composes 300x128 \\(tiles 100x128\\)"):
+        make_layout("side_by_side", ["a", "b", "c"], 100, 128)
+    with pytest.raises(ValueError, match=r"got 2: \['a', 'b'\]"):
+        make_layout("robotwin", ["a", "b"], 160, 128)
+    with pytest.raises(ValueError, match="unknown layout 'grid' \\(one of single, side_by_side, robotwin\\)"):
+        make_layout("grid", ["a"], 16, 16)
+
+
+def test_compose_checks_channels_and_dtype():
+    lay = make_layout("single", ["a"], 16, 16)
+    with pytest.raises(ImageError, match="camera 'a' tile has shape \\(16, 16, 4\\)"):
+        lay.compose([np.zeros((16, 16, 4), np.uint8)])
+    with pytest.raises(ImageError, match="dtype float64"):
+        lay.compose([np.zeros((16, 16, 3))])
+    out = lay.compose([RNG.integers(0, 256, (16, 16, 3), dtype=np.uint8)])
+    assert out.flags.writeable and out.shape == (16, 16, 3)

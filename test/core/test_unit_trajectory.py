@@ -1,0 +1,139 @@
+"""Unit tests for kairos_ros.core.trajectory: the joint_trajectory_controller contract."""
+import numpy as np
+import pytest
+
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.trajectory import TrajectoryPlan, chunk_to_trajectory, hold_trajectory, replan_positions
+from kairos_ros.core.types import ActionChunkData
+
+SPECS = {name: load_embodiment(name) for name in ("single_arm", "dual_arm", "dexterous_hand")}
+
+
+def random_chunk(spec, rng, horizon, dt, overshoot=0.2):
+    span = spec.upper - spec.lower
+    values = rng.uniform(spec.lower - overshoot * span, spec.upper + overshoot * span, (horizon, spec.dim))
+    return ActionChunkData(2.0, spec.name, list(spec.slot_names), values.astype(np.float32), dt)
+
+
+def reference_velocities(q, dt, prev):
+    """Independent reference: central differences, first point from prev (or forward), clamp, end at rest."""
+    n = q.shape[0]
+    v = np.zeros_like(q)
+    for k in range(n):
+        if k == n - 1:
+            v[k] = 0.0
+        elif k == 0:
+            v[k] = (q[1] - prev) / (2 * dt) if prev is not None else (q[1] - q[0]) / dt
+        else:
+            v[k] = (q[k + 1] - q[k - 1]) / (2 * dt)
+    return v
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("seed", range(4))
+def test_jtc_contract_on_random_chunks(name, seed):
+    spec = SPECS[name]
+    rng = np.random.default_rng(seed)
+    horizon = int(rng.integers(1, 40))
+    dt = float(rng.uniform(0.01, 0.2))
+    chunk = random_chunk(spec, rng, horizon, dt)
+    current = rng.uniform(spec.lower, spec.upper) if seed % 2 else None
+    plan = chunk_to_trajectory(chunk, spec, current)
+    assert isinstance(plan, TrajectoryPlan)
+    # every configured joint, in the controller's order
+    assert plan.joint_names == list(spec.joint_names)
+    assert plan.positions.shape == plan.velocities.shape == (horizon, spec.dim)
+    # strictly increasing times, row k at (k + 1) * dt
+    assert np.all(np.diff(plan.times) > 0) and plan.times[0] > 0
+    np.testing.assert_allclose(plan.times, dt * np.arange(1, horizon + 1))
+    # positions clamped to the limits, and the clamping counted
+    v = chunk.values.astype(np.float64)
+    assert plan.clamped == int(np.count_nonzero((v < spec.lower) | (v > spec.upper)))
+    assert plan.clamped > 0  # 20 % overshoot: some values certainly land outside
+    assert np.all(plan.positions >= spec.lower) and np.all(plan.positions <= spec.upper)
+    np.testing.assert_array_equal(plan.positions, np.clip(v, spec.lower, spec.upper))
+    # velocities given, finite, within +-max_velocity; the last point exactly at rest
+    assert np.all(np.isfinite(plan.velocities))
+    assert np.all(np.abs(plan.velocities) <= spec.max_velocity)
+    assert np.all(plan.velocities[-1] == 0.0)
+    ref = reference_velocities(plan.positions, dt, current)
+    np.testing.assert_allclose(plan.velocities, np.clip(ref, -spec.max_velocity, spec.max_velocity), atol=1e-12)
+
+
+def test_velocities_unclamped_on_a_slow_ramp():
+    spec = SPECS["single_arm"]
+    mid = (spec.lower + spec.upper) / 2
+    rate = 0.1 * spec.max_velocity  # well inside the limit
+    dt = 0.05
+    values = mid + rate * dt * np.arange(1, 7)[:, None]
+    chunk = ActionChunkData(0.0, spec.name, list(spec.slot_names), values, dt)
+    plan = chunk_to_trajectory(chunk, spec, current_positions=mid)
+    assert plan.clamped == 0
+    np.testing.assert_allclose(plan.velocities[:-1], np.tile(rate, (5, 1)), rtol=1e-9)  # incl. the first point
+    assert np.all(plan.velocities[-1] == 0.0)
+
+
+def test_velocity_clamp_on_a_jump():
+    spec = SPECS["dual_arm"]
+    values = np.tile((spec.lower + spec.upper) / 2, (3, 1))
+    values[1] = spec.upper  # a jump far faster than max_velocity in 0.01 s
+    plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), values, 0.01), spec)
+    np.testing.assert_array_equal(np.abs(plan.velocities[0]), spec.max_velocity)
+
+
+def test_first_velocity_uses_clamped_current_positions():
+    spec = SPECS["single_arm"]
+    mid = (spec.lower + spec.upper) / 2
+    values = np.tile(mid, (3, 1))
+    current = spec.upper + 10.0  # outside the limits: clamped before use
+    plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), values, 1000.0), spec, current)
+    np.testing.assert_allclose(plan.velocities[0], (mid - spec.upper) / 2000.0)
+
+
+def test_single_row_chunk_is_at_rest():
+    spec = SPECS["single_arm"]
+    plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), spec.lower[None] + 0.1, 0.05),
+                               spec, current_positions=spec.upper)
+    assert plan.times.tolist() == [0.05] and np.all(plan.velocities == 0.0)
+
+
+@pytest.mark.parametrize("delay", [-0.12, 0.0, 0.3])
+def test_start_delay_shifts_times_only(delay):
+    spec = SPECS["dexterous_hand"]
+    chunk = random_chunk(spec, np.random.default_rng(7), 5, 0.05, overshoot=0.0)
+    base = chunk_to_trajectory(chunk, spec)
+    shifted = chunk_to_trajectory(chunk, spec, start_delay=delay)
+    np.testing.assert_allclose(shifted.times, base.times + delay)
+    np.testing.assert_array_equal(shifted.positions, base.positions)
+    np.testing.assert_array_equal(shifted.velocities, base.velocities)
+
+
+def test_hold_trajectory():
+    spec = SPECS["single_arm"]
+    q = (spec.lower + spec.upper) / 2
+    q[0] = spec.upper[0] + 1.0
+    plan = hold_trajectory(spec, q, 0.25)
+    assert plan.joint_names == list(spec.joint_names)
+    assert plan.times.tolist() == [0.25] and plan.positions.shape == (1, 8)
+    assert plan.positions[0, 0] == spec.upper[0]  # clamped
+    np.testing.assert_array_equal(plan.positions[0, 1:], q[1:])
+    assert np.all(plan.velocities == 0.0) and plan.clamped == 0
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match=f"hold duration {bad} must be > 0"):
+            hold_trajectory(spec, q, bad)
+
+
+def test_replan_positions_uneven_times():
+    spec = SPECS["single_arm"]
+    mid = (spec.lower + spec.upper) / 2
+    plan = TrajectoryPlan(list(spec.joint_names), np.array([0.1, 0.2, 0.4, 0.5]), np.zeros((4, 8)), np.zeros((4, 8)), 3)
+    q = mid + 0.001 * np.arange(4)[:, None] ** 2  # stays inside every limit, even the 4 cm gripper
+    out = replan_positions(plan, q, spec, current_positions=mid)
+    np.testing.assert_allclose(out.velocities[1], (q[2] - q[0]) / 0.3)
+    np.testing.assert_allclose(out.velocities[2], (q[3] - q[1]) / 0.3)
+    np.testing.assert_allclose(out.velocities[0], (q[1] - mid) / 0.2)  # the state stands at t = 0
+    assert np.all(out.velocities[-1] == 0.0) and out.clamped == 3
+    no_state = replan_positions(plan, q, spec)
+    np.testing.assert_allclose(no_state.velocities[0], (q[1] - q[0]) / 0.1)
+    out.times[0] = 99.0
+    assert plan.times[0] == 0.1  # times are copied
