@@ -1,9 +1,15 @@
-"""Gated delta rule: the chunked CPU path against the naive recurrence (design.md convention 3)."""
+"""Gated delta rule: the chunked CPU path against the naive recurrence, state carry-over, the
+semantics by hand and the dispatcher (design.md convention 3). The Triton kernel: test_triton.py."""
+import importlib.util
+
 import pytest
 import torch
 
-from kairos_ros.ops.gated_delta import gated_delta_rule
+import kairos_ros.ops.gated_delta as gdn
+from kairos_ros.ops.gated_delta import gated_delta_rule, select_backend
 from kairos_ros.ops.gated_delta.naive import gated_delta_naive
+
+TOL = 2e-5  # relative (max abs error / max abs reference), float32
 
 
 def inputs(t, seed=0, b=2, h=3, dk=16, dv=24):
@@ -14,47 +20,130 @@ def inputs(t, seed=0, b=2, h=3, dk=16, dv=24):
 
 
 def rel(a, b):
-    return ((a - b).abs().max() / b.abs().max()).item()
+    return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
 
 
-@pytest.mark.parametrize("t", [1, 37, 64, 130])
+@pytest.mark.parametrize("t", [1, 2, 37, 64, 130])
 @pytest.mark.parametrize("l2", [True, False])
-def test_chunked_matches_naive(t, l2):
-    q, k, v, g, beta, s0 = inputs(t, seed=t)
-    if not l2:  # without the kernel's L2 norm, keep the recurrence stable with unit-norm keys
+@pytest.mark.parametrize("with_state", [True, False])
+def test_chunked_matches_naive(t, l2, with_state):
+    q, k, v, g, beta, s0 = inputs(t, seed=t, dk=12 if l2 else 16)
+    if not l2:  # without the in-kernel L2 norm, unit-norm keys keep the recurrence contractive
         k = k / k.norm(dim=-1, keepdim=True)
-    on, sn = gated_delta_rule(q, k, v, g, beta, initial_state=s0, output_final_state=True, use_qk_l2norm=l2,
-                              backend="naive")
-    oc, sc = gated_delta_rule(q, k, v, g, beta, initial_state=s0, output_final_state=True, use_qk_l2norm=l2,
-                              backend="chunked")
-    assert not torch.isnan(oc).any(), "an output element was never written"
-    assert rel(oc, on) < 1e-5 and rel(sc, sn) < 1e-5
+    s0 = s0 if with_state else None
+    kw = dict(initial_state=s0, output_final_state=True, use_qk_l2norm=l2, scale=0.3)
+    on, sn = gated_delta_rule(q, k, v, g, beta, backend="naive", **kw)
+    oc, sc = gated_delta_rule(q, k, v, g, beta, backend="chunked", **kw)
+    assert not torch.isnan(oc).any() and not torch.isnan(sc).any(), "an output element was never written"
+    assert oc.shape == v.shape and sc.shape == (2, 3, q.shape[-1], 24) and sc.dtype == torch.float32
+    assert rel(oc, on) < TOL and rel(sc, sn) < TOL
 
 
-def test_state_carries_across_calls():
+def test_chunked_long_sequence_with_strong_decay():
+    # Several chunks plus a ragged tail; decays down to e^-8 per token stress the exponent bookkeeping.
+    q, k, v, g, beta, s0 = inputs(300, seed=7, b=1, h=2, dk=16, dv=8)
+    g = g * 16
+    on, sn = gated_delta_rule(q, k, v, g, beta, initial_state=s0, output_final_state=True, backend="naive")
+    oc, sc = gated_delta_rule(q, k, v, g, beta, initial_state=s0, output_final_state=True, backend="chunked")
+    assert rel(oc, on) < TOL and rel(sc, sn) < TOL
+
+
+@pytest.mark.parametrize("backend", ["naive", "chunked"])
+@pytest.mark.parametrize("split", [1, 41, 64])
+def test_state_carries_across_calls(backend, split):
     q, k, v, g, beta, s0 = inputs(100, seed=5)
-    full, s_full = gated_delta_rule(q, k, v, g, beta, initial_state=s0, output_final_state=True)
-    a, s_a = gated_delta_rule(q[:, :41], k[:, :41], v[:, :41], g[:, :41], beta[:, :41], initial_state=s0,
-                              output_final_state=True)
-    b, s_b = gated_delta_rule(q[:, 41:], k[:, 41:], v[:, 41:], g[:, 41:], beta[:, 41:], initial_state=s_a,
-                              output_final_state=True)
-    assert rel(torch.cat([a, b], 1), full) < 1e-5 and rel(s_b, s_full) < 1e-5
+    full, s_full = gated_delta_rule(q, k, v, g, beta, initial_state=s0, output_final_state=True, backend="naive")
+    first = [x[:, :split] for x in (q, k, v, g, beta)]
+    second = [x[:, split:] for x in (q, k, v, g, beta)]
+    a, s_a = gated_delta_rule(*first, initial_state=s0, output_final_state=True, backend=backend)
+    b, s_b = gated_delta_rule(*second, initial_state=s_a, output_final_state=True, backend=backend)
+    assert rel(torch.cat([a, b], 1), full) < TOL and rel(s_b, s_full) < TOL
 
 
-def test_naive_prefills_nan_and_semantics_by_hand():
-    # One token, one head, K = V = 1: S = exp(g) * 0 + k * beta * v; o = S * q_hat.
-    q, k, v = torch.tensor([[[[2.0]]]]), torch.tensor([[[[3.0]]]]), torch.tensor([[[[5.0]]]])
-    g, beta = torch.tensor([[[-0.1]]]), torch.tensor([[[0.5]]])
-    o, s = gated_delta_naive(q, k, v, g, beta, scale=1.0)
-    k_hat = 3.0 / (9.0 + 1e-6) ** 0.5
-    q_hat = 2.0 / (4.0 + 1e-6) ** 0.5
-    assert s.item() == pytest.approx(k_hat * 0.5 * 5.0, rel=1e-6)
-    assert o.item() == pytest.approx(k_hat * 0.5 * 5.0 * q_hat, rel=1e-6)
+def test_initial_state_is_not_modified():
+    q, k, v, g, beta, s0 = inputs(70, seed=3)
+    before = s0.clone()
+    for backend in ("naive", "chunked"):
+        gated_delta_rule(q, k, v, g, beta, initial_state=s0, output_final_state=True, backend=backend)
+    assert torch.equal(s0, before)
 
 
-def test_dispatcher():
+def test_low_precision_inputs_compute_in_float32():
+    q, k, v, g, beta, s0 = inputs(37, seed=11)
+    o, s = gated_delta_rule(q.bfloat16(), k.bfloat16(), v.bfloat16(), g, beta, initial_state=s0,
+                            output_final_state=True)
+    ref, s_ref = gated_delta_naive(q.bfloat16().float(), k.bfloat16().float(), v.bfloat16().float(), g, beta,
+                                   16 ** -0.5, s0)
+    assert o.dtype == torch.bfloat16 and s.dtype == torch.float32
+    assert rel(s, s_ref) < TOL and rel(o, ref) < 1e-2  # o only carries bf16 rounding
+
+
+@pytest.mark.parametrize("l2", [True, False])
+def test_semantics_by_hand(l2):
+    # Two tokens, one head, K = V = 1; scale 0.5 and l2 norm as documented.
+    q = torch.tensor([2.0, -1.0]).view(1, 2, 1, 1)
+    k = torch.tensor([3.0, 0.5]).view(1, 2, 1, 1)
+    v = torch.tensor([5.0, 1.0]).view(1, 2, 1, 1)
+    g = torch.tensor([-0.1, -0.7]).view(1, 2, 1)
+    beta = torch.tensor([0.5, 0.25]).view(1, 2, 1)
+    norm = (lambda x: x / (x * x + 1e-6) ** 0.5) if l2 else (lambda x: x)
+    s = 0.0
+    expected = []
+    for t in range(2):
+        kt, qt = norm(k[0, t, 0, 0].item()), norm(q[0, t, 0, 0].item()) * 0.5
+        s = s * torch.exp(g[0, t, 0]).item()
+        u = beta[0, t, 0].item() * (v[0, t, 0, 0].item() - s * kt)
+        s = s + kt * u
+        expected.append(s * qt)
+    for backend in ("naive", "chunked"):
+        o, st = gated_delta_rule(q, k, v, g, beta, scale=0.5, use_qk_l2norm=l2, output_final_state=True,
+                                 backend=backend)
+        assert o.flatten().tolist() == pytest.approx(expected, rel=1e-5)
+        assert st.item() == pytest.approx(s, rel=1e-5)
+
+
+def test_default_scale_is_k_to_minus_half():
+    q, k, v, g, beta, _ = inputs(9, dk=16)
+    a, _ = gated_delta_rule(q, k, v, g, beta)
+    b, _ = gated_delta_rule(q, k, v, g, beta, scale=0.25)
+    assert torch.equal(a, b)
+
+
+def test_dispatcher_choices():
+    assert select_backend("auto", is_cuda=False) == "chunked"
+    assert select_backend("auto", is_cuda=False, has_fla=True) == "chunked"
+    assert select_backend("auto", is_cuda=True, has_fla=True) == "fla"
+    assert select_backend("auto", is_cuda=True, has_fla=False) == "triton"
+    for name in ("naive", "chunked", "triton", "fla"):
+        assert select_backend(name, is_cuda=False) == name
+    with pytest.raises(ValueError, match="backend 'cuda-magic'"):
+        select_backend("cuda-magic", is_cuda=True)
+
+
+def test_dispatcher_calls_the_chunked_path_on_cpu(monkeypatch):
+    calls = []
+    real = gdn.gated_delta_chunked
+    monkeypatch.setattr(gdn, "gated_delta_chunked", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     q, k, v, g, beta, _ = inputs(5)
     o, s = gated_delta_rule(q, k, v, g, beta)
-    assert s is None and o.shape == v.shape and o.dtype == v.dtype
+    assert calls == [1] and s is None and o.shape == v.shape and o.dtype == v.dtype
+
+
+def test_dispatcher_errors():
+    q, k, v, g, beta, s0 = inputs(5)
     with pytest.raises(ValueError, match="backend 'cuda-magic'"):
         gated_delta_rule(q, k, v, g, beta, backend="cuda-magic")
+    with pytest.raises(ValueError, match="beta must be"):
+        gated_delta_rule(q, k, v, g, beta[:, :4])
+    with pytest.raises(ValueError, match="initial_state must be"):
+        gated_delta_rule(q, k, v, g, beta, initial_state=s0[:, :, :3])
+    with pytest.raises(ValueError, match="'fla'"):  # CPU tensors, and fla is optional
+        gated_delta_rule(q, k, v, g, beta, backend="fla")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+def test_triton_backend_refuses_cpu_tensors_outside_the_interpreter(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    q, k, v, g, beta, _ = inputs(5)
+    with pytest.raises(ValueError, match="needs CUDA tensors"):
+        gated_delta_rule(q, k, v, g, beta, backend="triton")
