@@ -1,29 +1,27 @@
-"""Attention masks of the mixture of experts (True = may attend), element level.
+"""Element-level attention masks of the mixture of experts (True = may attend), as the official
+mask builder makes them (the parity fixtures hold them). The forwards do not build these dense
+masks: windowed video attention goes through ops.frame_attention and the action rows through
+plain attention over [history video ; actions]; the masks document and test the rules.
 
-Video tokens are frame-major with P tokens per frame; "history" tokens are those of the first
-`history` frames. video->video: windowed by frame (SWA |df| < w; DSWA df a multiple of d with
-|df/d| < w), a history query never sees a non-history key, and with causal=True (the streaming
-mode) no query sees a later frame. action->action: all. action->video: history tokens only.
-video->action: never.
+Video tokens are frame-major with P per frame; "history" = the first `history` frames.
+video->video: SWA |df| < window; DSWA df a multiple of dilation with |df / dilation| < window;
+a history query never sees a non-history key; causal=True (streaming) also hides later frames.
+action->action: all. action->video: history tokens only. video->action: never.
 """
 from __future__ import annotations
 
 import torch
 
-from kairos_ros.ops.frame_attention.naive import frame_visible
+from kairos_ros.ops.frame_attention import frame_window_mask
 
 
-def frame_visibility(fq: torch.Tensor, fk: torch.Tensor, kind: str, window: int, dilation: int,
-                     history: int | None, causal: bool = False) -> torch.Tensor:
+def video_mask(frames: int, per_frame: int, kind: str, window: int, dilation: int, history: int | None,
+               causal: bool = False) -> torch.Tensor:
+    """(N, N) video -> video, N = frames x per_frame."""
     if kind not in ("SWA", "DSWA"):
         raise ValueError(f"no frame window for layer type '{kind}'")
-    return frame_visible(fq, fk, window, dilation if kind == "DSWA" else 1, history, causal)
-
-
-def video_mask(frames: int, per_frame: int, kind: str, window: int, dilation: int, history: int,
-               causal: bool = False) -> torch.Tensor:
-    f = torch.arange(frames).repeat_interleave(per_frame)
-    return frame_visibility(f, f, kind, window, dilation, history, causal)
+    return frame_window_mask(frames, frames, per_frame, window=window, dilation=dilation if kind == "DSWA" else 1,
+                             num_history_frames=history, causal=causal)
 
 
 def mixed_mask(frames: int, per_frame: int, n_action: int, kind: str, window: int, dilation: int,

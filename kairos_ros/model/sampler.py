@@ -51,7 +51,9 @@ def distilled_sample(velocity: Velocity, noise: torch.Tensor, timesteps=DISTILLE
 
 def sample_actions(model, cache, context, ctx_mask, horizon: int, steps: int = 10, shift: float = 5.0,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """An action chunk (B, horizon, action_dim), still normalised, from the cached history."""
+    """An action chunk (B, horizon, action_dim), still normalised, from a VideoCache (encode_history,
+    stream_step or WorldMemory.observe). Runs in inference mode (less per-op overhead)."""
     b = context.shape[0]
-    noise = torch.randn(b, horizon, model.cfg.action.action_dim, generator=generator)
-    return euler_sample(lambda x, t: model.action_velocity(x, t, cache, context, ctx_mask), noise, steps, shift)
+    with torch.inference_mode():
+        noise = torch.randn(b, horizon, model.cfg.action.action_dim, generator=generator, device=context.device)
+        return euler_sample(lambda x, t: model.action_velocity(x, t, cache, context, ctx_mask), noise, steps, shift)

@@ -14,6 +14,23 @@ from kairos_ros.model.wam import KairosWAM
 FIX = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "kairos_parity")
 ATOL = 2e-5
 ACTION_T = {"A": 500.0, "B": 812.5}
+# Every tensor of outputs.safetensors, each compared below (a name the test does not produce fails it).
+AB_NAMES = (  # cases A and B (action mode), prefixed "A." / "B."
+    "action.layer0.out", "action.layer1.out", "action.layer2.out", "action.layer3.out",
+    "action_pre.context", "action_pre.t", "action_pre.t_mod", "action_pre.tokens", "context", "context_mask",
+    "kv_cache.layer0.k", "kv_cache.layer0.v", "kv_cache.layer1.k", "kv_cache.layer1.v", "kv_cache.layer2.k",
+    "kv_cache.layer2.v", "mask.action_only@FA", "mask.action_with_video_cache@DSWA",
+    "mask.action_with_video_cache@SWA", "mask.video_action_mixed@DSWA", "mask.video_action_mixed@SWA",
+    "mask.video_only@DSWA", "mask.video_only@SWA", "pred_action", "video.layer0.out", "video.layer1.out",
+    "video.layer2.out", "video.layer3.out", "video_pre.context", "video_pre.t", "video_pre.t_mod", "video_pre.x")
+C_NAMES = (  # case C (joint video + action)
+    "C.action.layer0.out", "C.action.layer1.out", "C.action.layer2.out", "C.action.layer3.out",
+    "C.mask.action_only@FA", "C.mask.action_with_video_cache@DSWA", "C.mask.action_with_video_cache@SWA",
+    "C.mask.video_action_mixed@DSWA", "C.mask.video_action_mixed@SWA", "C.mask.video_only@DSWA",
+    "C.mask.video_only@SWA", "C.pred_action", "C.pred_video", "C.video.layer0.out", "C.video.layer1.out",
+    "C.video.layer2.out", "C.video.layer3.out", "C.video_pre.t", "C.video_pre.t_mod", "C.video_pre.x")
+D_NAMES = ("D.pred_video",)  # case D (video only)
+COMPARED = tuple(f"{c}.{n}" for c in "AB" for n in AB_NAMES) + C_NAMES + D_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +55,14 @@ def _run(model, inp) -> dict:
             ctx, cm = model.context(inp["text_context"], inp["robot_state"], inp.get(f"{case}.text_mask"))
             got[f"{case}.context"], got[f"{case}.context_mask"] = ctx, cm
             cache, video_layers = model.encode_history(inp[f"{case}.history_latents"], ctx, cm)
-            _put(got, f"{case}.video_pre", cache["video_pre"])
+            _put(got, f"{case}.video_pre", cache.video_pre)
             for i, x in enumerate(video_layers):
                 got[f"{case}.video.layer{i}.out"] = x
-            for i, kv in enumerate(cache["kv"]):
+            for i, kv in enumerate(cache.kv):
                 if kv is not None:
                     got[f"{case}.kv_cache.layer{i}.k"], got[f"{case}.kv_cache.layer{i}.v"] = kv
-            pred, action_layers, pre = model.action_velocity(inp[f"{case}.noisy_action"], torch.tensor([ACTION_T[case]]),
+            t = torch.tensor([ACTION_T[case]])
+            pred, action_layers, pre = model.action_velocity(inp[f"{case}.noisy_action"], t,
                                                              cache, ctx, cm, return_layers=True)
             got[f"{case}.pred_action"] = pred
             _put(got, f"{case}.action_pre", pre)
@@ -70,7 +88,8 @@ def _masks(case: str, frames: int, history: int) -> dict:
     for kind in ("SWA", "DSWA"):
         got[f"{case}.mask.video_only@{kind}"] = masks.video_mask(frames, per, kind, 3, 4, history)
         got[f"{case}.mask.video_action_mixed@{kind}"] = masks.mixed_mask(frames, per, n_act, kind, 3, 4, history)
-        got[f"{case}.mask.action_with_video_cache@{kind}"] = masks.action_with_cache_mask(frames * per, history * per, n_act)
+        got[f"{case}.mask.action_with_video_cache@{kind}"] = masks.action_with_cache_mask(frames * per, history * per,
+                                                                                           n_act)
     return got
 
 
@@ -79,19 +98,22 @@ def test_every_fixture_tensor_matches(fixtures):
     got = _run(model, inp)
     for case, frames, history in (("A", 1, 1), ("B", 6, 6), ("C", 6, 2)):
         got.update(_masks(case, frames, history))
-    missing = sorted(set(out) - set(got))
-    assert not missing, f"fixture tensors not compared: {missing}"
+    assert len(COMPARED) == len(set(COMPARED)) == 85
+    assert set(COMPARED) == set(out), f"fixture file vs list: {sorted(set(COMPARED) ^ set(out))}"
+    missing = sorted(set(COMPARED) - set(got))
+    assert not missing, f"fixture tensors not produced: {missing}"
     worst = {}
-    for name, ref in out.items():
-        mine = got[name]
+    for name in COMPARED:
+        mine, ref = got[name], out[name]
         assert tuple(mine.shape) == tuple(ref.shape), f"{name}: shape {tuple(mine.shape)} != {tuple(ref.shape)}"
         if ref.dtype == torch.bool:
             assert torch.equal(mine.bool(), ref), f"{name}: mask differs"
         else:
-            worst[name] = (mine.float() - ref.float()).abs().max().item()
-    bad = {k: v for k, v in worst.items() if v > ATOL}
+            worst[name] = (mine.double() - ref.double()).abs().max().item()
+    bad = {k: v for k, v in worst.items() if not v <= ATOL}  # NaN fails too
     assert not bad, f"beyond atol {ATOL}: {bad}"
-    assert len(out) == 85 and len(worst) == 62  # the fixture file: 62 float tensors + 23 boolean masks
+    assert len(worst) == 62  # 62 float tensors + 23 boolean masks
+    assert torch.equal(got["D.pred_video"], got["C.pred_video"]), "video never attends actions"
 
 
 def test_video_never_attends_actions(fixtures):
