@@ -3,12 +3,15 @@
     kairos-eval BAG --backend extrapolate [--embodiment dual_arm] [--cameras T1 T2 ...]
                 [--layout robotwin] [--horizon 32] [--step-period S] [--history 8]
                 [--out DIR] [--max-steps N] [--slop 0.05] [--rate 10]
+    kairos-eval BAG --backend hold,extrapolate      (compare backends on the same bag)
 
 Runs the bag through the perception pipeline (exactly as the perception node), an observation
 history and the backend, and compares the predicted action chunks with the joint states that
 were recorded afterwards (MAE/RMSE per slot and horizon step), the predicted frames with the real
 future frames (PSNR/SSIM), and times backend.predict. Writes report.json and report.md (+ PNG
-plots) into --out (default out/eval-<bag>-<backend>/) and prints the report's path.
+plots) into --out (default out/eval-<bag>-<backend>/) and prints the report's path. With several
+comma-separated backends, each report goes to --out/<backend>/ and comparison.md/.json (which
+backend is best at which horizon step) to --out (default out/eval-<bag>-compare/).
 Exit codes: 0 done, 2 bad arguments (unknown backend or embodiment, missing bag or topic).
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 
 from kairos_ros.eval.bagsource import EvalError
+from kairos_ros.eval.compare import compare, crossover_text, write_comparison
 from kairos_ros.eval.offline import evaluate_bag
 from kairos_ros.eval.report import write_report
 
@@ -28,7 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 2)[2])
     ap.add_argument("bag", help="rosbag2 folder (or its .mcap / .db3 file)")
-    ap.add_argument("--backend", required=True, help="hold, extrapolate, kairos, ...")
+    ap.add_argument("--backend", required=True,
+                    help="hold, extrapolate, kairos, ...; several comma-separated to compare them")
     ap.add_argument("--embodiment", default=None, help="name or adapter.yaml path (default: from the joint names)")
     ap.add_argument("--cameras", nargs="+", default=None, metavar="TOPIC",
                     help="camera topics in layout order (default: every image topic, head first)")
@@ -71,6 +76,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         except json.JSONDecodeError:
             params[key] = value
     args.backend_params = params
+    args.backends = [b.strip() for b in args.backend.split(",")]
+    if any(not b for b in args.backends) or len(set(args.backends)) != len(args.backends):
+        ap.error(f"--backend '{args.backend}' must name backends once each, comma-separated")
     return args
 
 
@@ -80,26 +88,46 @@ def default_out_dir(bag: str, backend: str) -> Path:
     return Path("out") / f"eval-{name}-{backend}"
 
 
+def _evaluate(args, backend: str) -> dict:
+    return evaluate_bag(
+        args.bag, backend, embodiment=args.embodiment, cameras=args.cameras, camera_names=args.camera_names,
+        layout=args.layout, tile_width=args.tile_width, tile_height=args.tile_height, horizon=args.horizon,
+        step_period=args.step_period, history=args.history, num_predicted_frames=args.frames,
+        max_steps=args.max_steps, slop=args.slop, rate=args.rate, joint_topic=args.joint_topic,
+        backend_params=args.backend_params, progress=not args.quiet)
+
+
+def _say(backend: str, summary: dict) -> None:
+    actions, counts = summary["actions"], summary["counts"]
+    mae1 = actions["per_step"]["mae"][0] if actions["per_step"]["mae"] else None
+    print(f"kairos-eval [{backend}]: {counts['predictions']} predictions from {counts['observations']} observations; "
+          f"action MAE {_num(actions['overall']['mae'])} (step 1: {_num(mae1)}); "
+          f"frames PSNR {_num(summary['frames']['overall']['psnr'])} dB", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    summaries = {}
     try:
-        summary = evaluate_bag(
-            args.bag, args.backend, embodiment=args.embodiment, cameras=args.cameras, camera_names=args.camera_names,
-            layout=args.layout, tile_width=args.tile_width, tile_height=args.tile_height, horizon=args.horizon,
-            step_period=args.step_period, history=args.history, num_predicted_frames=args.frames,
-            max_steps=args.max_steps, slop=args.slop, rate=args.rate, joint_topic=args.joint_topic,
-            backend_params=args.backend_params, progress=not args.quiet)
+        for backend in args.backends:
+            summaries[backend] = _evaluate(args, backend)
+            _say(backend, summaries[backend])
     except EvalError as exc:
         print(f"kairos-eval: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    path = write_report(summary, args.out or default_out_dir(args.bag, args.backend))
-    actions, counts = summary["actions"], summary["counts"]
-    mae1 = actions["per_step"]["mae"][0] if actions["per_step"]["mae"] else None
-    print(f"kairos-eval: {counts['predictions']} predictions from {counts['observations']} observations; "
-          f"action MAE {_num(actions['overall']['mae'])} (step 1: {_num(mae1)}); "
-          f"frames PSNR {_num(summary['frames']['overall']['psnr'])} dB", file=sys.stderr)
+    if len(args.backends) == 1:
+        print(write_report(summaries[args.backend], args.out or default_out_dir(args.bag, args.backend)))
+        return 0
+    out = Path(args.out) if args.out else default_out_dir(args.bag, "compare")
+    dirs = {}
+    for backend, summary in summaries.items():
+        write_report(summary, out / backend)
+        dirs[backend] = backend
+    comparison = compare(summaries)
+    path = write_comparison(comparison, out, dirs)
+    print(f"kairos-eval: {crossover_text(comparison)}", file=sys.stderr)
     print(path)
     return 0
 
