@@ -80,10 +80,16 @@ def gated_delta_chunked(q, k, v, g, beta, scale, initial_state=None, use_qk_l2no
     chunk_decay = last.exp()[..., None, None]  # (N, BH, 1, 1)
 
     s = s.reshape(b * h, dk, dv)  # (BH, K, V)
-    out = torch.full((n, b * h, c, dv), float("nan"), device=q.device)  # (N, BH, C, V)
+    # Training needs autograd, which out= does not support: collect the chunks and stack them.
+    grad = torch.is_grad_enabled() and any(x.requires_grad for x in (qc, kc, vc, gc, bc, s))
+    out = [] if grad else torch.full((n, b * h, c, dv), float("nan"), device=q.device)  # (N, BH, C, V)
     for i in range(n):
         u = torch.baddbmm(u0[i], w[i], s, alpha=-1.0)  # U0 - W S0
-        torch.baddbmm(qe[i] @ s, attn[i], u, out=out[i])
+        if grad:
+            out.append(torch.baddbmm(qe[i] @ s, attn[i], u))
+        else:
+            torch.baddbmm(qe[i] @ s, attn[i], u, out=out[i])
         s = torch.baddbmm(s * chunk_decay[i], kd[i], u)
+    out = torch.stack(out) if grad else out
     o = out.reshape(n, b, h, c, dv).permute(1, 0, 3, 2, 4).reshape(b, n * c, h, dv)[:, :t]  # (B, T, H, V)
     return o, s.reshape(b, h, dk, dv)
