@@ -61,7 +61,8 @@ class ExtrapolateBackend(Backend):
         js = recent[-1].joint_state
         if js.velocities is not None and np.all(np.isfinite(js.velocities)):
             names = list(js.names)
-            return np.array([js.velocities[names.index(j)] for j in self.spec.joint_names], dtype=np.float64)
+            vel = np.array([js.velocities[names.index(j)] for j in self.spec.joint_names], dtype=np.float64)
+            return vel / self.spec.slot_scale  # joint units/s -> slot units/s (grippers map 0..1)
         return np.zeros(len(self.spec.slot_names))
 
     def predict(self, history: Sequence[ObservationData], horizon: int, step_period: float) -> PredictionData:

@@ -11,7 +11,7 @@ class ChunkError(ValueError):
 
 
 def validate_chunk(chunk: ActionChunkData, spec) -> None:
-    if chunk.embodiment != spec.name:
+    if chunk.embodiment != spec.name and chunk.embodiment not in getattr(spec, "aliases", ()):
         raise ChunkError(f"chunk embodiment '{chunk.embodiment}' != adapter embodiment '{spec.name}'")
     values = np.asarray(chunk.values)
     if values.ndim != 2 or values.shape[0] == 0:

@@ -1,8 +1,16 @@
 """Safety state of one adapter: gates on every planned trajectory, the stale-input watchdog, a
 latching e-stop and the dry-run/armed switch. Pure logic; the adapter node wires it to ROS.
 
-Decisions are returned, never executed here: `check_plan` raises ChunkError naming the gate,
-`watchdog` says when to send a hold once, `route` says where a trajectory may go.
+Decisions are returned, never executed here: `check_plan` raises GateError (a ChunkError) naming
+the gate, `watchdog` says when to send a hold once, `route` says where a trajectory may go.
+
+Gates, per joint, in joint units: start jump (first point vs the measured state), step (between
+consecutive points, the state included), velocity (between consecutive points) and acceleration
+(second differences of the planned positions at their own, possibly uneven, times). The velocity
+and acceleration gates leave out the segment from the measured state: after late rows are dropped
+the first point may lie milliseconds ahead, and that distance is the start-jump gate's. The stop
+at the end of a trajectory (the controller contract's zero final velocity) and hold-position
+trajectories are not acceleration-gated: they only stop the robot.
 """
 from __future__ import annotations
 
@@ -14,6 +22,15 @@ from kairos_ros.core.chunks import ChunkError
 from kairos_ros.core.trajectory import TrajectoryPlan
 
 PREVIEW, CONTROLLER, NOWHERE = "preview", "controller", "nowhere"
+GATES = ("estop", "start_jump", "step", "velocity", "acceleration")
+
+
+class GateError(ChunkError):
+    """A plan refused by a safety gate; `gate` is one of GATES (diagnostics count them by name)."""
+
+    def __init__(self, gate: str, message: str):
+        super().__init__(message)
+        self.gate = gate
 
 
 @dataclass
@@ -22,13 +39,15 @@ class SafetyLimits:
     max_step: float = 0.3  # between consecutive points, per joint
     velocity_tolerance: float = 1.05  # a point-to-point speed above max_velocity * this is refused
     watchdog_timeout: float = 1.0  # s without a valid chunk -> hold position once
+    acceleration_tolerance: float = 1.05  # an acceleration above max_acceleration * this is refused
 
     def __post_init__(self):
         for name in ("max_start_jump", "max_step", "watchdog_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} = {getattr(self, name)} must be > 0")
-        if not self.velocity_tolerance >= 1.0:
-            raise ValueError(f"velocity_tolerance = {self.velocity_tolerance} must be >= 1")
+        for name in ("velocity_tolerance", "acceleration_tolerance"):
+            if not getattr(self, name) >= 1.0:
+                raise ValueError(f"{name} = {getattr(self, name)} must be >= 1")
 
 
 class SafetyState:
@@ -41,22 +60,21 @@ class SafetyState:
         self.holding = False  # a hold was sent and no valid chunk came since
 
     def check_plan(self, plan: TrajectoryPlan, current: np.ndarray) -> None:
-        """Raise ChunkError naming the gate a planned trajectory fails."""
+        """Raise GateError naming the gate a planned trajectory fails."""
         if self.estopped:
-            raise ChunkError("e-stop is latched: no trajectory until reset")
+            raise GateError("estop", "e-stop is latched: no trajectory until reset")
         names = self.spec.joint_names
         jump = np.abs(plan.positions[0] - current)
         k = int(np.argmax(jump))
         if jump[k] > self.limits.max_start_jump:
-            raise ChunkError(f"start-jump gate: joint '{names[k]}' would jump {jump[k]:.3f} from the current "
-                             f"state (> max_start_jump {self.limits.max_start_jump})")
+            raise GateError("start_jump", f"start-jump gate: joint '{names[k]}' would jump {jump[k]:.3f} from "
+                            f"the current state (> max_start_jump {self.limits.max_start_jump})")
         path = np.vstack([current[None], plan.positions])
-        times = np.concatenate([[0.0], plan.times])
         steps = np.abs(np.diff(path, axis=0))
         i, k = np.unravel_index(int(np.argmax(steps)), steps.shape)
         if steps[i, k] > self.limits.max_step:
-            raise ChunkError(f"step gate: joint '{names[k]}' moves {steps[i, k]:.3f} between points {i - 1} and {i} "
-                             f"(> max_step {self.limits.max_step})")
+            raise GateError("step", f"step gate: joint '{names[k]}' moves {steps[i, k]:.3f} between points "
+                            f"{i - 1} and {i} (> max_step {self.limits.max_step})")
         if len(plan.times) < 2:
             return
         # Between consecutive points only: the first point may lie milliseconds ahead after late
@@ -67,8 +85,20 @@ class SafetyState:
         over = speed / allowed
         i, k = np.unravel_index(int(np.argmax(over)), over.shape)
         if over[i, k] > 1.0:
-            raise ChunkError(f"velocity gate: joint '{names[k]}' needs {speed[i, k]:.3f}/s between points {i} and "
-                             f"{i + 1} (> max_velocity {self.spec.max_velocity[k]:.3f} x {self.limits.velocity_tolerance})")
+            raise GateError("velocity", f"velocity gate: joint '{names[k]}' needs {speed[i, k]:.3f}/s between "
+                            f"points {i} and {i + 1} (> max_velocity {self.spec.max_velocity[k]:.3f} x "
+                            f"{self.limits.velocity_tolerance})")
+        if len(plan.times) < 3:
+            return
+        rate = np.diff(plan.positions, axis=0) / np.maximum(dt, 1e-9)  # (N-1, J) segment velocities
+        half = 0.5 * (plan.times[2:] - plan.times[:-2])[:, None]
+        accel = np.abs(np.diff(rate, axis=0)) / np.maximum(half, 1e-9)  # (N-2, J) at points 1 .. N-2
+        over = accel / (self.spec.max_acceleration * self.limits.acceleration_tolerance)
+        i, k = np.unravel_index(int(np.argmax(over)), over.shape)
+        if over[i, k] > 1.0:
+            raise GateError("acceleration", f"acceleration gate: joint '{names[k]}' needs {accel[i, k]:.3f}/s^2 at "
+                            f"point {i + 1} (> max_acceleration {self.spec.max_acceleration[k]:.3f} x "
+                            f"{self.limits.acceleration_tolerance})")
 
     def accepted(self, now: float) -> None:
         self.last_valid = now

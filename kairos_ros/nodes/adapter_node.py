@@ -1,7 +1,8 @@
 """Adapter node: unified ActionChunk -> trajectory_msgs/JointTrajectory for one embodiment.
 
 Dry-run by default: trajectories go to the preview topic until the `~/arm` service enables the
-controller topic. Every trajectory passes the safety gates (start jump, step, velocity); with no
+controller topic. Every trajectory passes the safety gates (start jump, step, velocity,
+acceleration; the limits come from the embodiment's URDF and adapter.yaml); with no
 valid chunk for `watchdog_timeout` the robot gets one hold-position trajectory; an e-stop message
 latches until `~/reset_estop`.
 """
@@ -56,6 +57,8 @@ SCHEMA = [
               "(per joint).", min=1e-4, max=10.0, read_only=True),
     ParamSpec("velocity_tolerance", "float", 1.05, "Refuse a chunk needing more than max_velocity times "
               "this between points.", min=1.0, max=10.0, read_only=True),
+    ParamSpec("acceleration_tolerance", "float", 1.05, "Refuse a chunk needing more than the joint's "
+              "max_acceleration (adapter.yaml) times this at a point.", min=1.0, max=10.0, read_only=True),
     ParamSpec("watchdog_timeout", "float", 1.0, "Without a valid chunk for this long (s, node clock), send "
               "one hold-position trajectory.", min=0.05, max=60.0, read_only=True),
     ParamSpec("hold_duration", "float", 0.1, "time_from_start of the hold-position point (s).", min=0.01,
@@ -84,7 +87,8 @@ class AdapterNode(Node):
         self.positions: np.ndarray | None = None
         self.positions_stamp = 0.0
         try:
-            limits = SafetyLimits(p["max_start_jump"], p["max_step"], p["velocity_tolerance"], p["watchdog_timeout"])
+            limits = SafetyLimits(p["max_start_jump"], p["max_step"], p["velocity_tolerance"], p["watchdog_timeout"],
+                                  p["acceleration_tolerance"])
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
         self.safety = SafetyState(self.spec, limits, armed=p["armed_on_start"])
@@ -142,6 +146,9 @@ class AdapterNode(Node):
             plan = replan_positions(plan, blended, self.spec, positions)
             self.safety.check_plan(plan, positions)
         except (ValueError, ChunkError) as exc:
+            gate = getattr(exc, "gate", None)
+            if gate:  # counted per gate too: diagnostics show count.refused_<gate>
+                self.problems.problem(f"refused_{gate}", str(exc))
             self._refuse("refused_chunk", f"chunk refused: {exc}")
             return
         self.safety.accepted(now)

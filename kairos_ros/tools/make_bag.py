@@ -1,6 +1,6 @@
 """kairos-make-bag: write a small deterministic rosbag2 with cameras, joint states and commands.
 
-    kairos-make-bag OUT [--storage mcap|sqlite3] [--embodiment dual_arm] [--cameras 3]
+    kairos-make-bag OUT [--storage mcap|sqlite3] [--embodiment aloha] [--cameras 3]
                     [--bgr8-camera NAME] [--compressed-camera NAME --compressed-format jpeg]
                     [--duration 8] [--camera-rate 10] [--joint-rate 50] [--width 128 --height 96]
                     [--seed 0] [--start-time 1700000000.0] [--command-lead 0.1]
@@ -12,7 +12,8 @@ that are not triggered together):
                                         (format "rgb8; jpeg compressed bgr8" as image_transport)
   /joint_states                         sensor_msgs/msg/JointState: the embodiment's joints in
                                         its order, positions and velocities, then its
-                                        ignore_joints (mimic joints copying their driver)
+                                        ignore_joints (a URDF mimic joint follows its
+                                        master; any other stays mid-range)
   /joint_commands                       sensor_msgs/msg/JointState: the recorded commands, i.e. the
                                         target each driven joint reaches --command-lead seconds
                                         later (position and velocity at t + lead), stamped t
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from kairos_ros.tools import bagio
-from kairos_ros.tools.synthetic import JointMotion, Scene, is_gripper, mimic_sources
+from kairos_ros.tools.synthetic import JointMotion, Scene, is_gripper
 
 CAMERA_NAMES = ("head", "left_wrist", "right_wrist")
 CAMERA_OFFSET_NS = 2_000_000
@@ -46,8 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                  epilog=__doc__.split("\n\n", 2)[2])
     ap.add_argument("output", help="bag folder to create (must not exist unless --force)")
     ap.add_argument("--storage", choices=bagio.STORAGES, default="mcap")
-    ap.add_argument("--embodiment", default="dual_arm", help="single_arm, dual_arm, dexterous_hand or an "
-                                                             "adapter.yaml path (default dual_arm)")
+    ap.add_argument("--embodiment", default="aloha", help="a robot under urdf_adapters/ (aloha, franka_panda, "
+                    "shadow_hand), an alias (dual_arm, single_arm, dexterous_hand) or an adapter.yaml path "
+                    "(default aloha)")
     ap.add_argument("--cameras", type=int, default=3, help=f"number of cameras 1-3, named {CAMERA_NAMES}")
     ap.add_argument("--camera-names", default=None, help="comma-separated names instead of the defaults")
     ap.add_argument("--bgr8-camera", default=None, metavar="NAME", help="write this camera as bgr8")
@@ -145,6 +147,24 @@ def camera_topic(name: str, compressed: bool) -> str:
     return f"/cameras/{name}/image_raw" + ("/compressed" if compressed else "")
 
 
+def followers(spec, extra: list[str]) -> list[tuple[int, float, float]]:
+    """For each ignored joint: (index of the driven joint it mimics, multiplier, offset) from the
+    URDF's <mimic>, or (-1, 0, middle of its range) for a joint that follows nothing driven."""
+    from kairos_ros.core.urdf import read_urdf
+
+    urdf = read_urdf(spec.urdf_path)
+    out = []
+    for name in extra:
+        master, mult, off = spec.mimic.get(name, ("", 0.0, 0.0))
+        if master in spec.joint_names:
+            out.append((spec.joint_names.index(master), mult, off))
+        else:
+            j = urdf.joints[name]
+            mid = 0.5 * (j.lower + j.upper) if np.isfinite(j.lower) and np.isfinite(j.upper) else 0.0
+            out.append((-1, 0.0, mid))
+    return out
+
+
 def make_bag(args: argparse.Namespace) -> dict:
     """Write the bag described by parsed arguments; returns {topic: message count}."""
     from kairos_ros.core.embodiment import load_embodiment
@@ -153,10 +173,11 @@ def make_bag(args: argparse.Namespace) -> dict:
     names = list(spec.joint_names)
     grippers = [slot.endswith("gripper") or is_gripper(n) for n, slot in zip(names, spec.slot_names)]
     motion = JointMotion(names, spec.lower, spec.upper, args.seed, grippers)
-    scenes = [Scene(cam, k, args.width, args.height, names, args.seed, grippers)
+    # Slot names say which arm a joint belongs to (left_arm.*, right_arm.*) whatever the robot calls it.
+    scenes = [Scene(cam, k, args.width, args.height, list(spec.slot_names), args.seed, grippers)
               for k, cam in enumerate(args.camera_names)]
     extra = list(spec.ignore_joints)
-    copy = list(range(len(names))) + mimic_sources(names, extra)  # /joint_states columns
+    follow = followers(spec, extra)
     start_ns = int(round(args.start_time * 1e9))
     msgs = Messages()
     events = [(start_ns, 0, "instruction", 0)]
@@ -187,12 +208,16 @@ def make_bag(args: argparse.Namespace) -> dict:
                                                         typestore=msgs.ts)
         t_joint = (np.asarray(joint_ns, dtype=np.int64) - start_ns) * 1e-9
         pos, vel = motion.state(t_joint)
+        state_pos = np.hstack([pos] + [m * pos[:, [i]] + o if i >= 0 else np.full((len(pos), 1), o)
+                                       for i, m, o in follow])
+        state_vel = np.hstack([vel] + [m * vel[:, [i]] if i >= 0 else np.zeros((len(vel), 1))
+                                       for i, m, _o in follow])
         cmd_pos, cmd_vel = motion.state(t_joint + args.command_lead)
         for stamp, _prio, kind, index in events:
             if kind == "instruction":
                 data = msgs.string(args.instruction)
             elif kind == "joints":
-                data = msgs.joint_state(stamp, names + extra, pos[index, copy], vel[index, copy])
+                data = msgs.joint_state(stamp, names + extra, state_pos[index], state_vel[index])
             elif kind == "commands":
                 data = msgs.joint_state(stamp, names, cmd_pos[index], cmd_vel[index])
             else:

@@ -72,18 +72,6 @@ class JointMotion:
         return self._unit(t)[0]
 
 
-def mimic_sources(names: list[str], extra: list[str]) -> list[int]:
-    """For each extra (undriven, e.g. mimic) joint, the driven joint it copies: the one sharing the
-    longest name prefix, the later one on ties (panda_finger_joint2 -> panda_finger_joint1,
-    rh_FFJ1 -> rh_FFJ2)."""
-    def common(a: str, b: str) -> int:
-        n = 0
-        while n < min(len(a), len(b)) and a[n] == b[n]:
-            n += 1
-        return n
-    return [max(range(len(names)), key=lambda i: (common(names[i], e), i)) for e in extra]
-
-
 def _arm_pool(camera: str, names: list[str]) -> list[int]:
     """Indices of the joints a camera follows: its arm's when the names say, else all."""
     for side in ("left", "right"):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from kairos_ros.backends import make_backend
-from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.embodiment import load_embodiment, slots_to_joints, state_to_slots
 from kairos_ros.core.groundtruth import interpolate_states
 from kairos_ros.core.image import ImageError
 from kairos_ros.core.joints import JointStateError
@@ -25,7 +25,7 @@ def obs(t, q, frame_value=0):
 def test_registry():
     with pytest.raises(ValueError, match="unknown backend 'magic'"):
         make_backend("magic", SPEC)
-    with pytest.raises(ValueError, match="embodiment 'single_arm' has 8 slots"):
+    with pytest.raises(ValueError, match="embodiment 'franka_panda' has 8 slots"):
         make_backend("kairos", SPEC)
     with pytest.raises(ValueError, match="bad parameters"):
         make_backend("hold", SPEC, colour="red")
@@ -36,7 +36,7 @@ def test_hold_repeats_state_and_last_frame():
     with pytest.raises(ValueError, match="empty observation history"):
         b.predict([], 8, 0.05)
     pred = b.predict([obs(1.0, MID, 5), obs(1.1, MID + 0.01, 7)], 8, 0.05)
-    assert pred.chunk.values.shape == (8, 8) and np.allclose(pred.chunk.values, MID + 0.01)
+    assert pred.chunk.values.shape == (8, 8) and np.allclose(pred.chunk.values, state_to_slots(SPEC, MID + 0.01))
     assert pred.chunk.stamp == 1.1 and pred.chunk.backend == "hold"
     assert len(pred.frames) == 4 and all(f[0, 0, 0] == 7 for f in pred.frames)
     assert pred.frame_times == pytest.approx([0.1, 0.2, 0.3, 0.4])
@@ -49,10 +49,10 @@ def test_extrapolate_is_exact_on_linear_motion_and_clamps():
     hist = [obs(t, MID + v * t) for t in (0.0, 0.1, 0.2)]
     pred = b.predict(hist, 5, 0.1)
     expected = MID + v * (0.2 + 0.1 * np.arange(1, 6))[:, None]
-    assert np.allclose(pred.chunk.values, expected, atol=1e-5)
+    assert np.allclose(slots_to_joints(SPEC, pred.chunk.values), expected, atol=1e-5)
     fast = [obs(t, MID + 50 * t) for t in (0.0, 0.1)]
-    out = b.predict(fast, 10, 0.1).chunk.values
-    assert np.all(out <= SPEC.upper.astype(np.float32) + 1e-6)
+    out = slots_to_joints(SPEC, b.predict(fast, 10, 0.1).chunk.values)
+    assert np.all(out <= SPEC.upper + 1e-6)
 
 
 def test_imagine_returns_candidate():

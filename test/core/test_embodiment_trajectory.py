@@ -5,7 +5,7 @@ import yaml
 
 from kairos_ros.core.adapter import plan_chunk
 from kairos_ros.core.chunks import ChunkError, validate_chunk
-from kairos_ros.core.embodiment import list_embodiments, load_embodiment, slots_to_joints, state_to_slots
+from kairos_ros.core.embodiment import list_aliases, list_embodiments, load_embodiment, slots_to_joints, state_to_slots
 from kairos_ros.core.trajectory import chunk_to_trajectory, hold_trajectory
 from kairos_ros.core.types import ActionChunkData
 
@@ -20,12 +20,14 @@ def chunk(values=None, **kw):
 
 
 def test_bundled_embodiments():
-    assert {"single_arm", "dual_arm", "dexterous_hand"} <= set(list_embodiments())
-    assert SPEC.dim == 14 and SPEC.slot_names[6] == "left_arm.gripper"
+    assert {"aloha", "franka_panda", "shadow_hand"} <= set(list_embodiments())
+    assert list_aliases() == {"dual_arm": "aloha", "single_arm": "franka_panda", "dexterous_hand": "shadow_hand"}
+    assert SPEC.name == "aloha" and SPEC.dim == 14 and SPEC.slot_names[6] == "left_arm.gripper"
     hand = load_embodiment("dexterous_hand")
-    assert hand.dim == 20 and "rh_FFJ1" in hand.ignore_joints
+    assert hand.dim == 20 and "robot0_FFJ0" in hand.ignore_joints
     q = np.arange(14, dtype=float)
-    assert np.array_equal(slots_to_joints(SPEC, state_to_slots(SPEC, q)[None])[0], q)
+    # round trip through the float32 slot space (the grippers' slots scale the finger travel)
+    np.testing.assert_allclose(slots_to_joints(SPEC, state_to_slots(SPEC, q)[None])[0], q, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown embodiment 'robodog'"):
         load_embodiment("robodog")
 
@@ -39,6 +41,7 @@ def test_bundled_embodiments():
 ])
 def test_adapter_file_errors(tmp_path, mutate, match):
     data = yaml.safe_load(open(SPEC.path))
+    data["urdf"] = SPEC.urdf_path  # the copy lives elsewhere
     mutate(data)
     path = tmp_path / "adapter.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -47,7 +50,7 @@ def test_adapter_file_errors(tmp_path, mutate, match):
 
 
 @pytest.mark.parametrize("kw,match", [
-    (dict(embodiment="single_arm"), "chunk embodiment 'single_arm' != adapter embodiment 'dual_arm'"),
+    (dict(embodiment="single_arm"), "chunk embodiment 'single_arm' != adapter embodiment 'aloha'"),
     (dict(values=np.zeros((4, 13), np.float32), slot_names=list(SPEC.slot_names)[:13]), "dimension 13"),
     (dict(values=np.zeros((0, 14), np.float32)), "horizon >= 1"),
     (dict(slot_names=list(SPEC.slot_names)[::-1]), "chunk slot 0 is 'right_arm.gripper'"),
@@ -66,14 +69,15 @@ def test_trajectory_contract_on_random_chunks():
     rng = np.random.default_rng(0)
     for _ in range(20):
         n = int(rng.integers(1, 40))
-        values = rng.uniform(SPEC.lower - 0.5, SPEC.upper + 0.5, (n, 14)).astype(np.float32)
+        values = rng.uniform(-2.0, 2.0, (n, 14)).astype(np.float32) * np.where(SPEC.slot_scale == 1, 2.0, 1.0)
         plan = chunk_to_trajectory(chunk(values), SPEC, current_positions=(SPEC.lower + SPEC.upper) / 2)
         assert plan.joint_names == list(SPEC.joint_names)
         assert plan.times[0] > 0 and np.all(np.diff(plan.times) > 0)
         assert np.all(plan.positions >= SPEC.lower) and np.all(plan.positions <= SPEC.upper)
         assert np.all(np.abs(plan.velocities) <= SPEC.max_velocity + 1e-12)
         assert np.all(plan.velocities[-1] == 0.0)
-        assert plan.clamped == int(np.count_nonzero((values < SPEC.lower) | (values > SPEC.upper)))
+        q = slots_to_joints(SPEC, values)  # the grippers' slot maps onto the finger travel
+        assert plan.clamped == int(np.count_nonzero((q < SPEC.lower) | (q > SPEC.upper)))
 
 
 def test_velocities_are_central_differences():

@@ -12,8 +12,12 @@ MID = (SPEC.lower + SPEC.upper) / 2
 DT = 0.125  # binary-exact, so the time arithmetic below is exact
 
 
+def joints(horizon=8):
+    return MID + 0.001 * np.arange(1, horizon + 1)[:, None]
+
+
 def chunk(stamp=10.0, horizon=8, **kw):
-    values = MID + 0.001 * np.arange(1, horizon + 1)[:, None]
+    values = (joints(horizon) - SPEC.slot_offset) / SPEC.slot_scale  # slot values (the gripper's maps 0..1)
     args = dict(stamp=stamp, embodiment=SPEC.name, slot_names=list(SPEC.slot_names), values=values, step_period=DT)
     args.update(kw)
     return ActionChunkData(**args)
@@ -31,7 +35,7 @@ def test_past_points_are_dropped():
     c = chunk(stamp=10.0)
     plan = plan_chunk(c, SPEC, MID, now=10.25, max_age=0.5)  # rows 0 and 1 land at -0.125 s and 0.0 s
     np.testing.assert_array_equal(plan.times, DT * np.arange(1, 7))
-    np.testing.assert_allclose(plan.positions, np.asarray(c.values)[2:])
+    np.testing.assert_allclose(plan.positions, joints()[2:])
     full = plan_chunk(c, SPEC, MID, now=10.0, max_age=0.5)
     np.testing.assert_array_equal(plan.velocities, full.velocities[2:])  # kept rows keep their velocities
     assert np.all(plan.velocities[-1] == 0.0)

@@ -4,7 +4,7 @@ import pytest
 
 from kairos_ros.backends import BACKENDS, make_backend
 from kairos_ros.backends.baselines import ExtrapolateBackend, HoldBackend
-from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.embodiment import load_embodiment, slots_to_joints, state_to_slots
 from kairos_ros.core.types import ActionChunkData, JointStateData, ObservationData
 
 SPEC = load_embodiment("single_arm")
@@ -52,7 +52,7 @@ def test_kairos_refused_with_a_clear_message():
     # dual_arm matches the nano preset's 14 action values: refused for want of weights, naming the parameter
     with pytest.raises(ValueError, match="parameter 'dit_checkpoint' is empty: the kairos backend needs trained"):
         make_backend("kairos", DUAL)
-    with pytest.raises(ValueError, match="predicts 14 action values but embodiment 'single_arm' has 8 slots"):
+    with pytest.raises(ValueError, match="predicts 14 action values but embodiment 'franka_panda' has 8 slots"):
         make_backend("kairos", SPEC)
     with pytest.raises(ValueError, match=r"backend 'kairos': bad parameters \['colour'\]"):
         make_backend("kairos", DUAL, colour="red")
@@ -77,8 +77,8 @@ def test_hold_repeats_the_newest_state_and_frame():
     pred = b.predict(history, 10, 0.05)
     assert pred.stamp == 1.1 and pred.chunk.stamp == 1.1
     assert pred.chunk.values.shape == (10, 8) and pred.chunk.values.dtype == np.float32
-    np.testing.assert_allclose(pred.chunk.values, np.tile(q_new, (10, 1)), atol=1e-6)  # reordered by name
-    assert pred.chunk.embodiment == "single_arm" and pred.chunk.slot_names == list(SPEC.slot_names)
+    np.testing.assert_allclose(pred.chunk.values, np.tile(state_to_slots(SPEC, q_new), (10, 1)), atol=1e-6)  # by name
+    assert pred.chunk.embodiment == "franka_panda" and pred.chunk.slot_names == list(SPEC.slot_names)
     assert pred.chunk.step_period == 0.05 and pred.chunk.backend == "hold" and "baseline" in pred.chunk.model
     assert len(pred.frames) == 4 and all(f is history[-1].composed for f in pred.frames)
     np.testing.assert_allclose(pred.frame_times, [0.125, 0.25, 0.375, 0.5])  # spread over 10 * 0.05 s
@@ -103,17 +103,18 @@ def test_no_composed_frame_no_predicted_frames():
 # -- extrapolate ---------------------------------------------------------------------------------
 
 def test_extrapolate_exact_on_linear_motion():
-    rate = np.linspace(-0.2, 0.2, 14)
+    rate = np.linspace(-0.2, 0.2, 14) * DUAL.slot_scale  # per s; fingers (m) move in proportion to their travel
     q0 = (DUAL.lower + DUAL.upper) / 2
     stamps = [0.0, 0.04, 0.1, 0.13]  # uneven stamps: the least-squares slope is still exact
     history = [obs(DUAL, t, q0 + rate * t, shuffle=bool(i % 2)) for i, t in enumerate(stamps)]
     b = make_backend("extrapolate", DUAL, fit_window=3, num_predicted_frames=2)
     # states pass through the float32 slot space first: exact up to that rounding (~1e-7 / 0.09 s)
-    np.testing.assert_allclose(b.velocity(history), rate, atol=1e-5)
+    # (slot units: the grippers' slot is the finger travel divided by its span)
+    np.testing.assert_allclose(b.velocity(history) * DUAL.slot_scale, rate, atol=1e-5)
     pred = b.predict(history, 6, 0.05)
     expected = q0 + rate * (0.13 + 0.05 * np.arange(1, 7)[:, None])
     assert pred.chunk.values.dtype == np.float32 and pred.chunk.backend == "extrapolate"
-    np.testing.assert_allclose(pred.chunk.values, expected, atol=5e-6)
+    np.testing.assert_allclose(slots_to_joints(DUAL, pred.chunk.values), expected, atol=5e-6)
     assert pred.stamp == 0.13 and len(pred.frames) == 2
 
 
@@ -122,15 +123,15 @@ def test_extrapolate_uses_only_the_fit_window():
     # an old outlier outside the window must not bend the slope
     history = [obs(SPEC, 0.0, q0 + 1.0)] + [obs(SPEC, t, q0 + 0.1 * t) for t in (1.0, 2.0, 3.0)]
     b = make_backend("extrapolate", SPEC, fit_window=3)
-    np.testing.assert_allclose(b.velocity(history), np.full(8, 0.1), atol=1e-6)
+    np.testing.assert_allclose(b.velocity(history) * SPEC.slot_scale, np.full(8, 0.1), atol=1e-6)
 
 
 def test_extrapolate_clamps_to_limits():
     rate = np.full(8, 1.0)
     history = [obs(SPEC, t, SPEC.upper - 0.05 + rate * (t - 0.1)) for t in (0.0, 0.05, 0.1)]
     pred = make_backend("extrapolate", SPEC).predict(history, 20, 0.05)
-    v = pred.chunk.values
-    assert np.all(v <= SPEC.upper.astype(np.float32)) and np.all(v >= SPEC.lower.astype(np.float32))
+    v = slots_to_joints(SPEC, pred.chunk.values)
+    assert np.all(v <= SPEC.upper + 1e-6) and np.all(v >= SPEC.lower - 1e-6)
     np.testing.assert_allclose(v[-1], SPEC.upper, atol=1e-6)  # ran into the upper limit and stays there
     assert np.all(np.diff(v, axis=0) >= -1e-6)
 
@@ -139,20 +140,22 @@ def test_extrapolate_single_observation_uses_reported_velocity():
     vel = np.linspace(-0.05, 0.05, 8)
     b = make_backend("extrapolate", SPEC)
     pred = b.predict([obs(SPEC, 2.0, MID, velocities=vel, shuffle=True)], 4, 0.05)
-    np.testing.assert_allclose(pred.chunk.values, MID + vel * 0.05 * np.arange(1, 5)[:, None], atol=1e-6)
+    # reported joint velocities are converted to slot units: the joints move at exactly `vel`
+    np.testing.assert_allclose(slots_to_joints(SPEC, pred.chunk.values), MID + vel * 0.05 * np.arange(1, 5)[:, None],
+                               atol=1e-6)
 
 
 @pytest.mark.parametrize("velocities", [None, np.full(8, np.nan)])
 def test_extrapolate_single_observation_without_usable_velocity_holds(velocities):
     pred = make_backend("extrapolate", SPEC).predict([obs(SPEC, 2.0, MID, velocities=velocities)], 3, 0.1)
-    np.testing.assert_allclose(pred.chunk.values, np.tile(MID, (3, 1)), atol=1e-6)
+    np.testing.assert_allclose(pred.chunk.values, np.tile(state_to_slots(SPEC, MID), (3, 1)), atol=1e-6)
 
 
 def test_extrapolate_identical_stamps_fall_back_to_velocities():
     vel = np.full(8, 0.01)
     history = [obs(SPEC, 1.0, MID, velocities=vel), obs(SPEC, 1.0, MID + 0.5, velocities=vel)]
     b = make_backend("extrapolate", SPEC)
-    np.testing.assert_allclose(b.velocity(history), vel)
+    np.testing.assert_allclose(b.velocity(history), vel / SPEC.slot_scale)
 
 
 # -- imagine -------------------------------------------------------------------------------------

@@ -24,8 +24,12 @@ def test_valid_chunk_passes():
 
 
 def test_wrong_embodiment():
-    with pytest.raises(ChunkError, match="chunk embodiment 'dual_arm' != adapter embodiment 'single_arm'"):
-        validate_chunk(chunk(embodiment="dual_arm"), SPEC)
+    with pytest.raises(ChunkError, match="chunk embodiment 'dual_arm' != adapter embodiment 'franka_panda'"):
+        validate_chunk(chunk(embodiment="dual_arm"), SPEC)  # another robot's alias
+
+
+def test_alias_of_the_adapter_embodiment_is_accepted():
+    validate_chunk(chunk(embodiment="single_arm"), SPEC)
 
 
 @pytest.mark.parametrize("values,shape", [(np.zeros((0, 8)), r"\(0, 8\)"), (np.zeros(8), r"\(8,\)"),
@@ -36,12 +40,12 @@ def test_bad_shape(values, shape):
 
 
 def test_wrong_dimension():
-    with pytest.raises(ChunkError, match="chunk dimension 7 != 8 slots of 'single_arm'"):
+    with pytest.raises(ChunkError, match="chunk dimension 7 != 8 slots of 'franka_panda'"):
         validate_chunk(chunk(values=np.zeros((3, 7))), SPEC)
 
 
 def test_slot_count_mismatch():
-    with pytest.raises(ChunkError, match="chunk names 7 slots, 'single_arm' has 8"):
+    with pytest.raises(ChunkError, match="chunk names 7 slots, 'franka_panda' has 8"):
         validate_chunk(chunk(slot_names=list(SPEC.slot_names)[:7]), SPEC)
 
 

@@ -2,17 +2,22 @@
 import numpy as np
 import pytest
 
-from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.embodiment import load_embodiment, slots_to_joints
 from kairos_ros.core.trajectory import TrajectoryPlan, chunk_to_trajectory, hold_trajectory, replan_positions
 from kairos_ros.core.types import ActionChunkData
 
 SPECS = {name: load_embodiment(name) for name in ("single_arm", "dual_arm", "dexterous_hand")}
 
 
+def to_slots(spec, q):
+    """Joint positions -> slot values in float64 (chunks carry slots; the grippers' slot maps 0..1)."""
+    return (np.asarray(q, dtype=np.float64) - spec.slot_offset) / spec.slot_scale
+
+
 def random_chunk(spec, rng, horizon, dt, overshoot=0.2):
     span = spec.upper - spec.lower
-    values = rng.uniform(spec.lower - overshoot * span, spec.upper + overshoot * span, (horizon, spec.dim))
-    return ActionChunkData(2.0, spec.name, list(spec.slot_names), values.astype(np.float32), dt)
+    q = rng.uniform(spec.lower - overshoot * span, spec.upper + overshoot * span, (horizon, spec.dim))
+    return ActionChunkData(2.0, spec.name, list(spec.slot_names), to_slots(spec, q).astype(np.float32), dt)
 
 
 def reference_velocities(q, dt, prev):
@@ -47,7 +52,7 @@ def test_jtc_contract_on_random_chunks(name, seed):
     assert np.all(np.diff(plan.times) > 0) and plan.times[0] > 0
     np.testing.assert_allclose(plan.times, dt * np.arange(1, horizon + 1))
     # positions clamped to the limits, and the clamping counted
-    v = chunk.values.astype(np.float64)
+    v = slots_to_joints(spec, chunk.values)
     assert plan.clamped == int(np.count_nonzero((v < spec.lower) | (v > spec.upper)))
     assert plan.clamped > 0  # 20 % overshoot: some values certainly land outside
     assert np.all(plan.positions >= spec.lower) and np.all(plan.positions <= spec.upper)
@@ -66,7 +71,7 @@ def test_velocities_unclamped_on_a_slow_ramp():
     rate = 0.1 * spec.max_velocity  # well inside the limit
     dt = 0.05
     values = mid + rate * dt * np.arange(1, 7)[:, None]
-    chunk = ActionChunkData(0.0, spec.name, list(spec.slot_names), values, dt)
+    chunk = ActionChunkData(0.0, spec.name, list(spec.slot_names), to_slots(spec, values), dt)
     plan = chunk_to_trajectory(chunk, spec, current_positions=mid)
     assert plan.clamped == 0
     np.testing.assert_allclose(plan.velocities[:-1], np.tile(rate, (5, 1)), rtol=1e-9)  # incl. the first point
@@ -77,7 +82,8 @@ def test_velocity_clamp_on_a_jump():
     spec = SPECS["dual_arm"]
     values = np.tile((spec.lower + spec.upper) / 2, (3, 1))
     values[1] = spec.upper  # a jump far faster than max_velocity in 0.01 s
-    plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), values, 0.01), spec)
+    plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), to_slots(spec, values), 0.01),
+                               spec)
     np.testing.assert_array_equal(np.abs(plan.velocities[0]), spec.max_velocity)
 
 
@@ -86,7 +92,8 @@ def test_first_velocity_uses_clamped_current_positions():
     mid = (spec.lower + spec.upper) / 2
     values = np.tile(mid, (3, 1))
     current = spec.upper + 10.0  # outside the limits: clamped before use
-    plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), values, 1000.0), spec, current)
+    plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), to_slots(spec, values), 1000.0),
+                               spec, current)
     np.testing.assert_allclose(plan.velocities[0], (mid - spec.upper) / 2000.0)
 
 
