@@ -39,6 +39,7 @@ setup(
             "perception_node = kairos_ros.nodes.perception_node:main",
             "world_model_node = kairos_ros.nodes.world_model_node:main",
             "adapter_node = kairos_ros.nodes.adapter_node:main",
+            "visualizer_node = kairos_ros.nodes.visualizer_node:main",
             "kairos-bringup = kairos_ros.bringup.cli:main",
             "kairos-play = kairos_ros.tools.play:main",
             "kairos-eval = kairos_ros.eval.cli:main",

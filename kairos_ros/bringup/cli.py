@@ -32,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--bag", default="", help="rosbag2 to replay into the graph (MCAP or sqlite3)")
     ap.add_argument("--rate", type=float, default=1.0, help="bag replay rate factor")
     ap.add_argument("--loop", action="store_true", help="replay the bag forever")
+    ap.add_argument("--visualize", choices=["true", "false"], default="true",
+                    help="run the visualizer node (default true; RViz itself: the launch file's rviz:=true)")
     ap.add_argument("--status", action="store_true", help="print a live one-line status; node logs go to files")
     ap.add_argument("--report-dir", default="", help="write the live evaluation report here when the bag ends")
     ap.add_argument("--log-dir", default="", help="node log files (default: <report-dir>/logs with --status)")
@@ -65,7 +67,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     sim = (args.use_sim_time == "true") if args.use_sim_time else bool(args.bag)
     try:
-        procs = describe_graph(args.embodiment, args.backend, args.config, sim, args.bag, args.rate, args.loop)
+        procs = describe_graph(args.embodiment, args.backend, args.config, sim, args.bag, args.rate, args.loop,
+                               visualize=args.visualize == "true")
         from kairos_ros.core.embodiment import load_embodiment
         spec = load_embodiment(args.embodiment)
     except (ValueError, KeyError, FileNotFoundError) as exc:

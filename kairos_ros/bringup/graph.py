@@ -1,5 +1,10 @@
 """The node graph, described once. bringup.launch.py and kairos-bringup both turn this list into
-processes, so the two front ends cannot drift apart."""
+processes, so the two front ends cannot drift apart.
+
+With `rviz`, the list also holds processes of other ROS packages (robot_state_publisher twice:
+the robot and its ghost; tf2_ros' static_transform_publisher placing the ghost's root on the
+robot's; rviz2). Those exist only on a ROS install (none is on PyPI), so only the launch file
+starts them; kairos-bringup runs the kairos_ros processes."""
 from __future__ import annotations
 
 import os
@@ -20,6 +25,7 @@ class ProcessSpec:
     remappings: list[tuple[str, str]] = field(default_factory=list)
     arguments: list[str] = field(default_factory=list)  # plain CLI arguments (non-node tools)
     is_node: bool = True
+    package: str = "kairos_ros"  # another ROS package's executable when not kairos_ros
 
     def ros_args(self) -> list[str]:
         """The --ros-args part of a command line for this node."""
@@ -53,9 +59,10 @@ def default_config(embodiment: str) -> str:
 
 def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: str = "",
                    use_sim_time: bool = False, bag: str = "", rate: float = 1.0, loop: bool = False,
-                   play_delay: float = 0.0) -> list[ProcessSpec]:
-    """Every process of a bringup: perception, world model, the embodiment's adapter, and a bag
-    player when `bag` is given. Raises ValueError naming a bad argument."""
+                   play_delay: float = 0.0, visualize: bool = True, rviz: bool = False) -> list[ProcessSpec]:
+    """Every process of a bringup: perception, world model, the embodiment's adapter, the
+    visualizer (unless `visualize` is false), the RViz processes with `rviz` (which implies the
+    visualizer), and a bag player when `bag` is given. Raises ValueError naming a bad argument."""
     if backend not in BACKENDS:
         raise ValueError(f"backend '{backend}' is not one of {list(BACKENDS)}")
     if not embodiment:
@@ -75,6 +82,11 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
         ProcessSpec("adapter", "adapter_node", "kairos_ros.nodes.adapter_node", [config],
                     {**common, "embodiment": embodiment}),
     ]
+    if visualize or rviz:
+        procs.append(ProcessSpec("visualizer", "visualizer_node", "kairos_ros.nodes.visualizer_node", [config],
+                                 {**common, "embodiment": embodiment}))
+    if rviz:
+        procs += rviz_processes(embodiment, bool(use_sim_time))
     if bag:
         if not os.path.exists(bag):
             raise ValueError(f"bag '{bag}' does not exist")
@@ -85,6 +97,39 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
             args += ["--delay", str(play_delay)]
         procs.append(ProcessSpec("player", "kairos-play", "kairos_ros.tools.play", arguments=args, is_node=False))
     return procs
+
+
+def rviz_processes(embodiment: str, use_sim_time: bool = False) -> list[ProcessSpec]:
+    """robot_state_publisher for the robot and for its ghost (frame_prefix ghost/, fed by the
+    visualizer), the static transform that puts the ghost's root link on the robot's, and rviz2
+    with config/kairos.rviz and the embodiment's base link as fixed frame."""
+    from kairos_ros.core.embodiment import load_embodiment
+    from kairos_ros.core.kinematics import urdf_root_link
+    from kairos_ros.core.visualization import GHOST_DESCRIPTION, GHOST_JOINT_STATES, GHOST_PREFIX
+
+    spec = load_embodiment(embodiment)
+    urdf_path = getattr(spec, "urdf_path", "")
+    if not urdf_path or not os.path.isfile(urdf_path):
+        raise ValueError(f"embodiment '{embodiment}' has no URDF file ({urdf_path!r}): RViz needs one")
+    with open(urdf_path) as f:
+        description = f.read()
+    root = urdf_root_link(description, urdf_path)
+    base = getattr(spec, "base_link", "") or root
+    rviz_config = find_data("config", "kairos.rviz")
+    if rviz_config is None:
+        raise ValueError("config/kairos.rviz is missing")
+    sim = {"use_sim_time": use_sim_time}
+    return [
+        ProcessSpec("robot_state_publisher", "robot_state_publisher", "", [],
+                    {**sim, "robot_description": description}, package="robot_state_publisher"),
+        ProcessSpec("ghost_state_publisher", "robot_state_publisher", "", [],
+                    {**sim, "robot_description": description, "frame_prefix": GHOST_PREFIX},
+                    [("joint_states", GHOST_JOINT_STATES), ("robot_description", GHOST_DESCRIPTION)],
+                    package="robot_state_publisher"),
+        ProcessSpec("ghost_root_tf", "static_transform_publisher", "", [], dict(sim), [],
+                    ["--frame-id", root, "--child-frame-id", GHOST_PREFIX + root], package="tf2_ros"),
+        ProcessSpec("rviz", "rviz2", "", [], dict(sim), [], ["-d", rviz_config, "-f", base], package="rviz2"),
+    ]
 
 
 def required_subscriptions(config: str) -> dict[str, int]:

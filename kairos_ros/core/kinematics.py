@@ -50,6 +50,20 @@ def parse_mimics(urdf_text: str, where: str = "URDF") -> dict[str, Mimic]:
     return out
 
 
+def urdf_root_link(urdf_text: str, where: str = "URDF") -> str:
+    """The one link that is no joint's child."""
+    try:
+        root = ET.fromstring(urdf_text)
+    except ET.ParseError as exc:
+        raise KinematicsError(f"{where}: not valid XML: {exc}") from exc
+    links = [link.get("name", "") for link in root.findall("link")]
+    children = {c.get("link") for j in root.findall("joint") for c in j.findall("child")}
+    roots = [n for n in links if n not in children]
+    if len(roots) != 1:
+        raise KinematicsError(f"{where}: expected one root link, found {roots}")
+    return roots[0]
+
+
 class Kinematics:
     """FK of one robot for a fixed list of links (`frames`), vectorised over rows of positions."""
 
@@ -85,9 +99,7 @@ class Kinematics:
         bodies = [f.name for f in self.model.frames if f.type == pin.FrameType.BODY]
         self.root_link = bodies[0] if bodies else "universe"  # the URDF's root link comes first
         self.base_link = base_link or self.root_link
-        self.frames = tuple(frames)
-        if not self.frames:
-            raise KinematicsError("no links given to compute positions for")
+        self.frames = tuple(frames)  # may be empty: (H, 0, 3) positions
         self._base_id = self._frame_id(self.base_link)
         self._frame_ids = [self._frame_id(name) for name in self.frames]
         self._mimic_order = self._resolve_mimic_order()

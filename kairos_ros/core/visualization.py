@@ -20,6 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 GHOST_MODES = ("play", "loop", "final")
+GHOST_PREFIX = "ghost/"  # frame_prefix of the ghost's robot_state_publisher (RViz: TF Prefix "ghost")
+GHOST_JOINT_STATES = "/kairos/ghost/joint_states"
+GHOST_DESCRIPTION = "/kairos/ghost/robot_description"
 START_COLOR = (0.1, 0.6, 1.0)  # RGB of a chunk's first row (blue) ...
 END_COLOR = (1.0, 0.25, 0.1)  # ... blending into its last row (orange-red)
 CURRENT_ALPHA, PREVIOUS_ALPHA, PREVIOUS_SHADE = 1.0, 0.35, 0.5

@@ -18,15 +18,13 @@ from kairos_ros.core.visualization import GHOST_MODES, MarkerBook, Trail, ghost_
 
 def robot_model(spec, urdf_path: str = "", base_link: str = "", end_effectors: Sequence[str] = ()):
     """(urdf_path, base_link, end_effectors) from the overrides, else from the embodiment
-    (EmbodimentSpec.urdf_path / base_link / end_effectors). Raises ValueError naming what is missing."""
+    (EmbodimentSpec.urdf_path / base_link / end_effectors; no end effectors: no trails). Raises
+    ValueError when there is no URDF."""
     urdf = urdf_path or getattr(spec, "urdf_path", "") or ""
     where = f"embodiment '{spec.name}' ({spec.path or 'no adapter.yaml'})"
     if not urdf:
         raise ValueError(f"{where} names no URDF (EmbodimentSpec.urdf_path) and parameter 'urdf_path' is empty")
     ees = list(end_effectors) or list(getattr(spec, "end_effectors", None) or [])
-    if not ees:
-        raise ValueError(f"{where} names no end effectors (EmbodimentSpec.end_effectors) and parameter "
-                         "'end_effectors' is empty")
     base = base_link or getattr(spec, "base_link", "") or ""
     return urdf, base, ees
 

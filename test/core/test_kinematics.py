@@ -118,3 +118,13 @@ def test_chunk_path_maps_slots_to_joints():
     np.testing.assert_allclose(chunk_path(kin, spec, values), expected, atol=1e-7)
     with pytest.raises(ValueError, match="expected 3 slots"):
         chunk_path(kin, spec, values[:, :2])
+
+
+def test_no_links_and_root_link():
+    from kairos_ros.core.kinematics import urdf_root_link
+
+    kin = Kinematics(URDF, [])
+    assert kin.fk(["shoulder", "elbow", "finger_left"], [[0, 0, 0], [1, 1, 0]]).shape == (2, 0, 3)
+    assert urdf_root_link(open(URDF).read()) == "world"
+    with pytest.raises(KinematicsError, match=r"expected one root link, found \['a', 'b'\]"):
+        urdf_root_link("<robot name='x'><link name='a'/><link name='b'/></robot>")

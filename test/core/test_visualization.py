@@ -136,8 +136,7 @@ def test_robot_model_errors_name_what_is_missing(tmp_path):
         name, path = "old_arm", "/x/adapter.yaml"
     with pytest.raises(ValueError, match="'old_arm'.*names no URDF.*'urdf_path'"):
         robot_model(Bare())
-    with pytest.raises(ValueError, match="names no end effectors"):
-        robot_model(Bare(), urdf_path="/r.urdf")
+    assert robot_model(Bare(), urdf_path="/r.urdf") == ("/r.urdf", "", [])  # no end effectors: no trails
     assert robot_model(Bare(), "/r.urdf", "", ["tip"]) == ("/r.urdf", "", ["tip"])
     assert robot_model(SPEC, end_effectors=["link2"])[1:] == ("base_link", ["link2"])
     renamed = tmp_path / "renamed.urdf"
