@@ -27,6 +27,10 @@ class Backend(ABC):
     def reset(self) -> None:
         self.world_state_frames = 0
 
+    def check_observation(self, obs: ObservationData) -> None:
+        """Raise ValueError (naming the problem) for an observation this backend cannot take, so the
+        node refuses it on intake. The baselines take any."""
+
     @abstractmethod
     def predict(self, history: Sequence[ObservationData], horizon: int, step_period: float) -> PredictionData:
         """Future frames and an action chunk of `horizon` rows for the newest observation."""

@@ -1,113 +1,262 @@
 """The `kairos` backend: the world-action model behind the world-model node.
 
-Each observation's composed frame is encoded to a latent and absorbed into the streaming world
-state (constant cost per frame); the action chunk is sampled with flow-matching Euler steps from
-the cached window, conditioned on the instruction and the robot state, and checked before it
-leaves: a non-finite input or output raises, so the node drops the prediction, counts it and
-resets the world state. Without weights the backend refuses to start, naming the missing
-parameter, unless `allow_random_weights` is set, which is for testing and logged loudly.
+Per observation: the composed frame is encoded to one latent frame and added to the temporal
+memory (`streaming`: absorbed once into the world state, constant cost per frame; `official`:
+the last `history_frames` latents re-encoded together, the released semantics). The robot state
+(unified slots -> the model's state layout -> normalised) becomes the proprio token next to the
+instruction's text tokens. The action chunk is sampled with flow-matching Euler steps (shift 5)
+and denormalised back into the embodiment's slots.
+
+Predicted frames (num_predicted_frames > 0, every `video_every`-th prediction): future latent
+frames are sampled (model/future.py) and decoded through the codec into rgb8 frames of the input
+size. In the official mode with the Euler schedule and video_steps = flow_steps this is the
+joint video+action loop (one joint_forward per step gives both); otherwise the video is sampled
+on its own. Nothing is faked: a prediction without frames publishes none.
+
+Imagine: Kairos' video tokens never attend action tokens (MoT masks), so the predicted video does
+NOT depend on a candidate chunk. `imagine` therefore returns the model's predicted future frames
+for the history, the candidate unchanged, and a measure of how consistent the candidate is with
+the model (model/scoring.py: its flow-matching denoising error under the action expert, with the
+model's own chunk's error and the distance to it for reference), all stated in the message.
+
+Bad input: a composed image whose size is not a multiple of 16 (or not image_width x image_height)
+raises in `check_observation`, which the node calls on intake; a non-finite robot state, latent,
+action or frame raises, so the node drops the prediction, counts it and resets the world state.
 """
 from __future__ import annotations
 
+import math
+import os
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from kairos_ros.backends.base import Backend, _check_history
+from kairos_ros.backends.kairos_loading import check_dit, load_parts, missing_parts
+from kairos_ros.backends.kairos_setup import (PRESET_LAYOUTS, KairosOptions, check_size, identity, layouts, model_config,
+                                              normalizers, resolve_device, resolve_dtype)
+from kairos_ros.core.action_space import from_layout, to_layout
 from kairos_ros.core.embodiment import state_to_slots
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
-from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
+from kairos_ros.model.checkpoint import read_header
+from kairos_ros.model.codecs import check_frame_size
 from kairos_ros.model.config import get_preset
+from kairos_ros.model.future import SCHEDULES, sample_official, sample_streaming, to_rgb8
+from kairos_ros.model.memory import TEMPORAL_MODES, WorldMemory
+from kairos_ros.model.nano_format import dit_info
 from kairos_ros.model.sampler import sample_actions
-from kairos_ros.model.wam import KairosWAM
-from kairos_ros.model.world_state import WorldState
+from kairos_ros.model.scoring import SCORE_SIGMAS, denoising_error
 
 RANDOM_WEIGHTS_WARNING = ("kairos backend running with RANDOM WEIGHTS (allow_random_weights): its predictions "
                           "are meaningless; for testing the plumbing only, never for a robot")
+IMAGINE_NOTE = ("in Kairos video tokens never attend action tokens, so these frames are the model's future for the "
+                "history and do not depend on the candidate")
+
+
+def _check_options(o: KairosOptions) -> None:
+    checks = [("temporal_mode", o.temporal_mode in TEMPORAL_MODES, f"one of {list(TEMPORAL_MODES)}"),
+              ("video_schedule", o.video_schedule in SCHEDULES, f"one of {list(SCHEDULES)}"),
+              ("normalization", o.normalization in ("zscore", "minmax"), "one of ['zscore', 'minmax']"),
+              ("history_frames", 1 <= o.history_frames <= 64, "in [1, 64] (official mode re-encodes them all)"),
+              ("flow_steps", o.flow_steps >= 1, ">= 1"), ("video_steps", o.video_steps >= 0, ">= 0"),
+              ("video_every", o.video_every >= 1, ">= 1"), ("frame_period", o.frame_period >= 0, ">= 0"),
+              ("max_frames_per_step", o.max_frames_per_step >= 1, ">= 1"),
+              ("text_drop_tokens", o.text_drop_tokens >= 0, ">= 0")]
+    for name, ok, rule in checks:
+        if not ok:
+            raise ValueError(f"parameter '{name}' = {getattr(o, name)!r} must be {rule}")
+    w, h = o.image_width, o.image_height
+    if (w or h) and (w <= 0 or h <= 0 or w % 16 or h % 16):
+        raise ValueError(f"parameters image_width x image_height = {w}x{h}: both must be positive multiples of 16 "
+                         "(or both 0: any size that is)")
 
 
 class KairosBackend(Backend):
     name = "kairos"
 
-    def __init__(self, spec, num_predicted_frames: int = 0, model_preset: str = "kairos-nano",
-                 dit_checkpoint: str = "", codec_checkpoint: str = "", text_checkpoint: str = "",
-                 allow_random_weights: bool = False, flow_steps: int = 10, seed: int = 0,
-                 max_frames_per_step: int = 1):
+    def __init__(self, spec, num_predicted_frames: int = 0, **params):
         super().__init__(spec, num_predicted_frames)
-        from kairos_ros.model.checkpoint import load_checkpoint
-
-        cfg = get_preset(model_preset)
-        if not model_preset.startswith("kairos-nano") and model_preset != "kairos-test":
-            raise ValueError(f"model_preset '{model_preset}': only the CPU presets run in this backend so far")
-        if cfg.action.action_dim != len(spec.slot_names):
-            raise ValueError(f"model_preset '{model_preset}' predicts {cfg.action.action_dim} action values but "
-                             f"embodiment '{spec.name}' has {len(spec.slot_names)} slots")
-        missing = [n for n, p in (("dit_checkpoint", dit_checkpoint), ("codec_checkpoint", codec_checkpoint),
-                                  ("text_checkpoint", text_checkpoint)) if not p]
-        if missing and not allow_random_weights:
-            raise ValueError(f"parameter '{missing[0]}' is empty: the kairos backend needs trained weights "
-                             "(or allow_random_weights:=true, for testing only)")
-        torch.manual_seed(seed)
-        self.net = KairosWAM(cfg).eval()
-        self.codec = ConvCodec().eval()
-        self.text = HashTextEncoder(cfg.video.text_dim).eval()
-        for module, path in ((self.net, dit_checkpoint), (self.codec, codec_checkpoint), (self.text, text_checkpoint)):
-            if path:
-                load_checkpoint(module, path)
-        self.startup_warning = RANDOM_WEIGHTS_WARNING if missing else ""
-        self.model = f"{model_preset}" + (" (RANDOM WEIGHTS)" if missing else f" ({dit_checkpoint})")
-        self.flow_steps = flow_steps
-        if max_frames_per_step < 1:
-            raise ValueError(f"max_frames_per_step = {max_frames_per_step} must be >= 1")
-        # When inference is slower than the camera, absorbing every missed frame would fall further
-        # behind each step: only the newest frames are absorbed, the skipped ones are counted.
-        self.max_frames_per_step = max_frames_per_step
+        self.opts = o = KairosOptions(**params)  # TypeError on an unknown parameter (the registry names it)
+        _check_options(o)
+        self.device = resolve_device(o.device)
+        self.dtype = resolve_dtype(o.dtype, self.device)
+        check_size(get_preset(o.model_preset), self.device, o.allow_large_preset_on_cpu)
+        header = read_header(o.dit_checkpoint) if o.dit_checkpoint else None
+        info = dit_info(header) if header else None
+        self.action_slots, self.state_slots = layouts(spec, o, info)
+        cfg = model_config(o, self.action_slots, self.state_slots, info)
+        if header:
+            check_dit(cfg, header)
+        missing = missing_parts(o)
+        self.action_norm, self.state_norm = normalizers(o, info, self.action_slots, self.state_slots,
+                                                        trained="dit_checkpoint" not in missing)
+        parts = load_parts(cfg, o, self.device, self.dtype, missing, official=o.model_preset in PRESET_LAYOUTS)
+        self.net, self.codec, self.text = parts.net.requires_grad_(False), parts.codec, parts.text
+        self.random_parts = parts.random_parts
+        shown = [p.replace("_checkpoint", "") for p in self.random_parts]
+        self.startup_warning = f"{RANDOM_WEIGHTS_WARNING} (random: {shown})" if shown else ""
+        self.model = o.model_preset + (f" (RANDOM WEIGHTS: {', '.join(shown)})" if shown
+                                       else f" ({os.path.basename(o.dit_checkpoint)})")
+        self.video_steps = o.video_steps or o.flow_steps
+        self.image_size = (o.image_width, o.image_height) if o.image_width else None
+        self.memory = WorldMemory(self.net, o.temporal_mode, o.history_frames,
+                                  action_frames=o.history_frames if o.temporal_mode == "streaming" else 1)
+        self.generator = torch.Generator().manual_seed(o.seed)
         self.skipped_frames = 0
-        self.state = WorldState()
-        self.last_stamp: float | None = None
-        self.generator = torch.Generator().manual_seed(seed)
+        self.predictions = 0
+        self._text_cache: tuple | None = None
+        self.reset()
 
+    # -- state ----------------------------------------------------------------------------------
     def reset(self) -> None:
         super().reset()
-        self.state.reset()
-        self.last_stamp = None
+        self.memory.reset()
+        self.cache = None
+        self.last_stamp: float | None = None
 
+    @property
+    def state(self):
+        """The streaming world state (official mode keeps only its frame counter)."""
+        return self.memory.state
+
+    def check_observation(self, obs: ObservationData) -> None:
+        """Refuse an observation whose composed image the model cannot take (sizes named)."""
+        if obs.composed is None:
+            raise ValueError("observation without a composed image")
+        h, w = obs.composed.shape[:2]
+        check_frame_size(h, w)
+        if self.image_size and (w, h) != self.image_size:
+            raise ValueError(f"composed image {w}x{h} (width x height) differs from image_width x image_height "
+                             f"{self.image_size[0]}x{self.image_size[1]}")
+
+    # -- inputs ---------------------------------------------------------------------------------
     def _context(self, obs: ObservationData):
-        q = np.array([obs.joint_state.positions[list(obs.joint_state.names).index(j)] for j in self.spec.joint_names])
-        slots = state_to_slots(self.spec, q)
-        if not np.all(np.isfinite(slots)):
+        names = list(obs.joint_state.names)
+        q = np.array([obs.joint_state.positions[names.index(j)] for j in self.spec.joint_names])
+        state = identity(to_layout(state_to_slots(self.spec, q), self.spec.slot_names, self.state_slots),
+                         self.state_norm).astype(np.float32)
+        if not np.all(np.isfinite(state)):
             raise ValueError("non-finite robot state")
-        text = self.text.encode(obs.instruction or "")
-        return self.net.context(text, torch.from_numpy(slots.astype(np.float32))[None])
+        text = obs.instruction or ""
+        if self._text_cache is None or self._text_cache[0] != text:
+            with torch.inference_mode():
+                self._text_cache = (text, self.text.encode(text).to(self.device))
+        return self.net.context(self._text_cache[1], torch.from_numpy(state)[None].to(self.device))
 
+    def _absorb(self, history: Sequence[ObservationData], ctx, cm):
+        """Encode the frames not seen yet (at most max_frames_per_step, the newest) into the memory."""
+        new = [o for o in history if self.last_stamp is None or o.stamp > self.last_stamp]
+        if not new:
+            if self.cache is None:
+                raise ValueError("no frame absorbed since the last reset")
+            return self.cache  # the newest frame is already in the memory
+        # Behind the camera, absorbing every missed frame would fall further behind each step.
+        self.skipped_frames += max(0, len(new) - self.opts.max_frames_per_step)
+        new = new[-self.opts.max_frames_per_step:]
+        for obs in new:
+            self.check_observation(obs)
+        pixels = torch.from_numpy(np.stack([np.ascontiguousarray(o.composed) for o in new])).to(self.device)
+        latents = self.codec.encode(pixels.permute(0, 3, 1, 2).float() / 127.5 - 1)  # (n, 16, 1, h, w)
+        if not torch.all(torch.isfinite(latents)):
+            raise ValueError("non-finite latent frame")
+        self.cache = self.memory.observe_many(list(latents.split(1)), ctx, cm)
+        self.last_stamp = new[-1].stamp
+        return self.cache
+
+    # -- sampling -------------------------------------------------------------------------------
+    def _future_latents(self) -> int:
+        return math.ceil(self.num_predicted_frames / self.codec.temporal_factor) if self.num_predicted_frames else 0
+
+    def _video(self, ctx, cm, n_lat: int):
+        o = self.opts
+        if o.temporal_mode == "official":
+            return sample_official(self.net, self.memory.history_latents(), ctx, cm, n_lat, self.video_steps,
+                                   self.generator, o.video_schedule)[0]
+        latest = self.memory.latest
+        shape = (latest.shape[0], latest.shape[1]) + tuple(latest.shape[3:])
+        return sample_streaming(self.net, self.memory.state, shape, ctx, cm, n_lat, self.video_steps, self.generator,
+                                o.video_schedule)
+
+    def _sample(self, cache, ctx, cm, horizon: int, n_lat: int):
+        """(normalised actions (1, horizon, D), future latents or None)."""
+        o = self.opts
+        if n_lat and o.temporal_mode == "official" and o.video_schedule == "euler" and self.video_steps == o.flow_steps:
+            future, actions = sample_official(self.net, self.memory.history_latents(), ctx, cm, n_lat, o.flow_steps,
+                                              self.generator, "euler", horizon)  # the joint loop
+            return actions, future
+        actions = sample_actions(self.net, cache, ctx, cm, horizon, o.flow_steps, generator=self.generator)
+        return actions, (self._video(ctx, cm, n_lat) if n_lat else None)
+
+    def _frames(self, future, horizon: int, step_period: float):
+        if future is None:
+            return [], []
+        if not torch.all(torch.isfinite(future)):
+            raise ValueError("non-finite predicted latents")
+        pixels = self.codec.decode_future(self.memory.latest, future)[:, :self.num_predicted_frames]
+        if not torch.all(torch.isfinite(pixels)):
+            raise ValueError("non-finite predicted frames")
+        frames, n = to_rgb8(pixels), pixels.shape[1]
+        period = self.opts.frame_period or horizon * step_period / n
+        return frames, [period * (i + 1) for i in range(n)]
+
+    def _to_slots(self, actions: torch.Tensor) -> np.ndarray:
+        norm = actions[0].float().cpu().numpy()
+        if not np.all(np.isfinite(norm)):
+            raise ValueError("non-finite action chunk")
+        values = from_layout(identity(norm, self.action_norm, inverse=True), self.action_slots, self.spec.slot_names)
+        return values.astype(np.float32)
+
+    # -- the backend interface ------------------------------------------------------------------
     def predict(self, history: Sequence[ObservationData], horizon: int, step_period: float) -> PredictionData:
         _check_history(history)
         last = history[-1]
-        if last.composed is None:
-            raise ValueError("observation without a composed frame")
-        with torch.no_grad():
+        self.check_observation(last)
+        video = self.num_predicted_frames > 0 and self.predictions % self.opts.video_every == 0
+        with torch.inference_mode():
             ctx, cm = self._context(last)
-            cache = None
-            new = [o for o in history if self.last_stamp is None or o.stamp > self.last_stamp]
-            self.skipped_frames += max(0, len(new) - self.max_frames_per_step)
-            for obs in new[-self.max_frames_per_step:]:  # the newest frames not seen yet, oldest first
-                frame = torch.from_numpy(np.ascontiguousarray(obs.composed)).permute(2, 0, 1)[None].float() / 127.5 - 1
-                latent = self.codec.encode(frame)
-                if not torch.all(torch.isfinite(latent)):
-                    raise ValueError("non-finite latent frame")
-                cache, _ = self.net.stream_step(latent, ctx, cm, self.state)
-                self.last_stamp = obs.stamp
-            if cache is None:
-                raise ValueError("no new frame since the last prediction")
-            actions = sample_actions(self.net, cache, ctx, cm, horizon, self.flow_steps, generator=self.generator)
-        values = actions[0].numpy().astype(np.float32)
-        if not np.all(np.isfinite(values)):
-            raise ValueError("non-finite action chunk")
-        self.world_state_frames = self.state.frames
+            cache = self._absorb(history, ctx, cm)
+            actions, future = self._sample(cache, ctx, cm, horizon, self._future_latents() if video else 0)
+            frames, times = self._frames(future, horizon, step_period)
+        values = self._to_slots(actions)
+        self.predictions += 1
+        self.world_state_frames = self.memory.frames
         chunk = ActionChunkData(last.stamp, self.spec.name, list(self.spec.slot_names), values, step_period, self.name,
                                 self.model)
-        return PredictionData(last.stamp, [], [], chunk)
+        return PredictionData(last.stamp, frames, times, chunk)
 
-    def imagine(self, history, candidate: ActionChunkData) -> PredictionData:
-        raise ValueError("Imagine is not implemented for the kairos backend yet (joint video+action sampling)")
+    def imagine(self, history: Sequence[ObservationData], candidate: ActionChunkData) -> PredictionData:
+        """The model's future frames for the history (independent of the candidate: see the module
+        docstring) and the candidate's consistency with the model, in extras and the message."""
+        _check_history(history)
+        last = history[-1]
+        self.check_observation(last)
+        values = np.asarray(candidate.values, np.float64)
+        if values.ndim != 2 or not np.all(np.isfinite(values)):
+            raise ValueError(f"candidate of shape {values.shape} must be (horizon, dim) and finite")
+        cand = identity(to_layout(values, candidate.slot_names, self.action_slots), self.action_norm)
+        horizon = values.shape[0]
+        with torch.inference_mode():
+            ctx, cm = self._context(last)
+            cache = self._absorb(history, ctx, cm)
+            own = sample_actions(self.net, cache, ctx, cm, horizon, self.opts.flow_steps, generator=self.generator)
+            n_lat = self._future_latents()
+            frames, times = self._frames(self._video(ctx, cm, n_lat) if n_lat else None, horizon,
+                                         candidate.step_period)
+            cand_t = torch.from_numpy(cand.astype(np.float32))[None]
+            errors = [float(denoising_error(self.net, cache, ctx, cm, a, seed=self.opts.seed)[0]) for a in (cand_t, own)]
+        distance = float(np.sqrt(np.mean((cand - own[0].float().cpu().numpy()) ** 2)))
+        if not all(math.isfinite(x) for x in (*errors, distance)):
+            raise ValueError("non-finite consistency score")
+        scores = {"candidate_error": errors[0], "model_chunk_error": errors[1], "distance_to_model_chunk": distance}
+        levels = "/".join(f"{s:g}" for s in SCORE_SIGMAS)
+        what = f"imagined {len(frames)} frames: {IMAGINE_NOTE}" if frames else \
+            "no frames imagined (num_predicted_frames is 0)"
+        message = (f"{what}. " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()) +
+                   f" (flow-matching denoising error under the action expert at sigma {levels}, and the RMS distance "
+                   "to the model's own chunk, in normalised action units; lower = more consistent)")
+        if self.startup_warning:
+            message = f"{message}. {RANDOM_WEIGHTS_WARNING}"
+        chunk = ActionChunkData(last.stamp, candidate.embodiment, list(candidate.slot_names), values.astype(np.float32),
+                                candidate.step_period, self.name, self.model)
+        return PredictionData(last.stamp, frames, times, chunk, extras={**scores, "message": message})

@@ -32,6 +32,7 @@ class WorldMemory:
         self.model, self.mode = model, mode
         self.history: deque = deque(maxlen=history_frames)  # official: latent frames (B, C, 1, H, W)
         self.state = WorldState(action_frames=action_frames)  # streaming
+        self.latest: torch.Tensor | None = None  # the newest latent frame (both modes)
 
     @property
     def frames(self) -> int:
@@ -41,15 +42,31 @@ class WorldMemory:
     def reset(self) -> None:
         self.history.clear()
         self.state.reset()
+        self.latest = None
 
     def observe(self, frame_latents: torch.Tensor, context: torch.Tensor,
                 ctx_mask: torch.Tensor | None = None) -> VideoCache:
         """Add one clean latent frame (B, C, 1, H, W); return the cache the action expert attends."""
+        return self.observe_many([frame_latents], context, ctx_mask)
+
+    def observe_many(self, frames: list, context: torch.Tensor, ctx_mask: torch.Tensor | None = None) -> VideoCache:
+        """Add clean latent frames (each (B, C, 1, H, W)), oldest first; official mode re-encodes once."""
+        if not frames:
+            raise ValueError("observe_many needs at least one frame")
         if self.mode == "streaming":
-            return self.model.stream_step(frame_latents, context, ctx_mask, self.state)[0]
-        if self.history and self.history[-1].shape != frame_latents.shape:
-            raise ValueError(f"frame {tuple(frame_latents.shape)} differs from the history's "
-                             f"{tuple(self.history[-1].shape)} (reset to change the image size)")
-        self.history.append(frame_latents)
-        self.state.frames += 1  # the counter only; official mode keeps no per-layer state
-        return self.model.encode_history(torch.cat(list(self.history), dim=2), context, ctx_mask)[0]
+            for frame in frames:
+                cache = self.model.stream_step(frame, context, ctx_mask, self.state)[0]
+            self.latest = frames[-1]
+            return cache
+        for frame in frames:
+            if self.history and self.history[-1].shape != frame.shape:
+                raise ValueError(f"frame {tuple(frame.shape)} differs from the history's "
+                                 f"{tuple(self.history[-1].shape)} (reset to change the image size)")
+            self.history.append(frame)
+            self.state.frames += 1  # the counter only; official mode keeps no per-layer state
+        self.latest = frames[-1]
+        return self.model.encode_history(self.history_latents(), context, ctx_mask)[0]
+
+    def history_latents(self) -> torch.Tensor:
+        """Official mode: the kept history frames (B, C, F, H, W)."""
+        return torch.cat(list(self.history), dim=2)

@@ -88,6 +88,10 @@ class WorldModelNode(Node):
             self.get_logger().warning(f"{message} ({self.problems.counts()[key]} so far)")
 
     def _on_observation(self, msg: Observation) -> None:
+        if not np.all(np.isfinite(np.asarray(msg.joint_state.position, dtype=np.float64))):
+            # NaN/inf input: nothing is predicted from it and the world state starts afresh.
+            self._drop("non_finite_input", "observation with non-finite joint positions dropped; world state reset")
+            return
         try:
             obs = observation_from_msg(msg)
             missing = [j for j in self.spec.joint_names if j not in obs.joint_state.names]
@@ -95,6 +99,11 @@ class WorldModelNode(Node):
                 raise ValueError(f"observation joint_state lacks joints {missing}")
         except ValueError as exc:
             self._warn("bad_observation", f"observation dropped: {exc}")
+            return
+        try:
+            self.backend.check_observation(obs)
+        except ValueError as exc:
+            self._warn("bad_image_size", f"observation refused by backend '{self.backend.name}': {exc}")
             return
         with self.cond:
             if self.history.add(obs):
@@ -219,7 +228,8 @@ class WorldModelNode(Node):
             goal_handle.abort()
             return result
         goal_handle.publish_feedback(Imagine.Feedback(progress=1.0))
-        result.success, result.message = True, f"imagined {len(pred.frames)} frames"
+        result.success = True
+        result.message = pred.extras.get("message") or f"imagined {len(pred.frames)} frames"
         result.future = future_to_msg(pred, self.params["frame_id"], True)
         goal_handle.succeed()
         return result

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from kairos_ros.core.params import ParamSpec
+from kairos_ros.model.config import PRESETS
 
 SCHEMA = [
     ParamSpec("backend", "str", "hold", "Prediction backend: 'hold' and 'extrapolate' are honest "
@@ -30,21 +31,78 @@ SCHEMA = [
     ParamSpec("frame_id", "str", "base_link", "frame_id of published messages.", read_only=True),
     ParamSpec("status_period", "float", 1.0, "Seconds between status and /diagnostics messages.",
               min=0.05, max=60.0, read_only=True),
-    ParamSpec("model_preset", "str", "kairos-nano", "kairos backend: model preset (CPU presets so far).",
-              read_only=True),
+    ParamSpec("model_preset", "str", "kairos-nano", "kairos backend: model preset. kairos-nano (CPU, real time) "
+              "and kairos-test are resized to the action layout; kairos-4b-wam (RoboTwin, 14-D) and "
+              "kairos-4b-wam-libero take the official weights and need a CUDA device.",
+              choices=sorted(PRESETS), read_only=True),
+    ParamSpec("device", "str", "auto", "kairos backend: 'auto' (CUDA when torch sees one, else the CPU), 'cpu' "
+              "or 'cuda' (refused when there is none).", choices=["auto", "cpu", "cuda"], read_only=True),
+    ParamSpec("dtype", "str", "auto", "kairos backend: weights and activations dtype; 'auto' = bfloat16 on CUDA "
+              "(the released pipeline's), float32 on the CPU. float16 is refused on the CPU, bfloat16 on a GPU "
+              "without it.", choices=["auto", "float32", "bfloat16", "float16"], read_only=True),
+    ParamSpec("allow_large_preset_on_cpu", "bool", False, "kairos backend: run a preset of more than 200M "
+              "parameters (the 4B presets) on the CPU anyway (tens of GB, minutes per chunk).", read_only=True),
     ParamSpec("dit_checkpoint", "str", "", "kairos backend: safetensors with the video DiT + action expert "
-              "(official key layout).", read_only=True),
-    ParamSpec("codec_checkpoint", "str", "", "kairos backend: latent codec (VAE) weights.", read_only=True),
-    ParamSpec("text_checkpoint", "str", "", "kairos backend: text encoder weights.", read_only=True),
-    ParamSpec("allow_random_weights", "bool", False, "kairos backend: run without weights (predictions are "
-              "meaningless; testing only, logged loudly).", read_only=True),
-    ParamSpec("flow_steps", "int", 10, "kairos backend: Euler flow-matching steps per action chunk.", min=1,
-              max=100, read_only=True),
+              "(official key layout; kairos-nano files carry their action/state layout and statistics, see "
+              "docs/kairos-nano-checkpoint.md).", read_only=True),
+    ParamSpec("codec_checkpoint", "str", "", "kairos backend: latent codec. A Wan2.1 VAE for the 4B presets (a "
+              "local diffusers AutoencoderKLWan folder, or Wan2.1_VAE.pth) or the kairos-nano codec safetensors.",
+              read_only=True),
+    ParamSpec("text_checkpoint", "str", "", "kairos backend: text encoder. A local Qwen model folder for the 4B "
+              "presets (Qwen3.5-2B for kairos-4b-wam, Qwen2.5-VL-7B-Instruct for -libero) or the kairos-nano text "
+              "encoder safetensors.", read_only=True),
+    ParamSpec("text_drop_tokens", "int", 97, "kairos backend, Qwen encoder: hidden states kept from this token "
+              "on (97 in the official pipeline: its chat-template prefix and system message).", min=0, max=4096,
+              read_only=True),
+    ParamSpec("text_system_prompt", "str", "", "kairos backend, Qwen encoder: system message of the chat "
+              "template (use the one the checkpoint was trained with; it is not shipped here).", read_only=True),
+    ParamSpec("allow_random_weights", "bool", False, "kairos backend: run parts without weights (predictions are "
+              "meaningless; testing only, logged loudly and reported in every status).", read_only=True),
+    ParamSpec("action_stats", "str", "", "kairos backend: Kairos stats JSON ({state|action}/default/global_*) "
+              "to denormalise actions and normalise the robot state, in the model's layout order (empty: the "
+              "statistics in the DiT checkpoint; refused for trained weights without any).", read_only=True),
+    ParamSpec("normalization", "str", "zscore", "kairos backend: statistics used: zscore (mean/std, RoboTwin) or "
+              "minmax (to [-1, 1], LIBERO); clamped to +-5.", choices=["zscore", "minmax"], read_only=True),
+    ParamSpec("action_layout", "str_array", [], "kairos backend: the model's action slots in its order (empty: "
+              "from the checkpoint, the preset (ROBOTWIN_SLOTS for kairos-4b-wam), else the embodiment's slots).",
+              read_only=True),
+    ParamSpec("state_layout", "str_array", [], "kairos backend: the model's robot-state slots (empty: from the "
+              "checkpoint or preset, else the action layout).", read_only=True),
+    ParamSpec("temporal_mode", "str", "streaming", "kairos backend: 'streaming' (each frame absorbed once into "
+              "the world state, constant cost) or 'official' (the last history_frames re-encoded every step, the "
+              "released semantics).", choices=["streaming", "official"], read_only=True),
+    ParamSpec("history_frames", "int", 1, "kairos backend: frames the action expert attends (official: "
+              "re-encoded each step, so bounded; RoboTwin uses 1).", min=1, max=64, read_only=True),
+    ParamSpec("flow_steps", "int", 10, "kairos backend: Euler flow-matching steps per action chunk (shift 5).",
+              min=1, max=100, read_only=True),
+    ParamSpec("video_steps", "int", 0, "kairos backend: Euler steps for predicted frames (0: flow_steps; "
+              "official mode then runs the joint video+action loop).", min=0, max=100, read_only=True),
+    ParamSpec("video_schedule", "str", "euler", "kairos backend: predicted frames by Euler steps with the "
+              "sequence-length shift, or the 4-step distilled schedule (for distilled weights).",
+              choices=["euler", "distilled"], read_only=True),
+    ParamSpec("video_every", "int", 1, "kairos backend: predict frames on every Nth prediction only (frames "
+              "cost much more than a chunk on a CPU); the others publish no frames.", min=1, max=10000,
+              read_only=True),
+    ParamSpec("frame_period", "float", 0.0, "kairos backend: seconds between predicted frames (0: spread over "
+              "the chunk).", min=0.0, max=60.0, read_only=True),
+    ParamSpec("image_width", "int", 0, "kairos backend: composed image width the model expects (a multiple of "
+              "16; 0: any multiple of 16); other sizes are refused per observation.", min=0, max=8192,
+              read_only=True),
+    ParamSpec("image_height", "int", 0, "kairos backend: composed image height (as image_width).", min=0,
+              max=8192, read_only=True),
+    ParamSpec("max_frames_per_step", "int", 1, "kairos backend: newest unseen frames absorbed per prediction "
+              "when inference is slower than the camera (the others are skipped and counted).", min=1, max=64,
+              read_only=True),
+    ParamSpec("seed", "int", 0, "kairos backend: seed of the sampling noise (and of random weights).", min=0,
+              max=2**31 - 1, read_only=True),
 ]
 
 
-KAIROS_KEYS = ("model_preset", "dit_checkpoint", "codec_checkpoint", "text_checkpoint", "allow_random_weights",
-               "flow_steps")
+KAIROS_KEYS = ("model_preset", "device", "dtype", "allow_large_preset_on_cpu", "dit_checkpoint", "codec_checkpoint",
+               "text_checkpoint", "text_drop_tokens", "text_system_prompt", "allow_random_weights", "action_stats",
+               "normalization", "action_layout", "state_layout", "temporal_mode", "history_frames", "flow_steps",
+               "video_steps", "video_schedule", "video_every", "frame_period", "image_width", "image_height",
+               "max_frames_per_step", "seed")
 
 
 def backend_options(params: dict) -> dict:

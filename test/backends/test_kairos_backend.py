@@ -1,69 +1,132 @@
-"""The `kairos` backend: refuses to start without weights (naming the parameter), runs on random
-weights only when explicitly allowed, absorbs frames into the streaming world state, and raises
-on bad input so the node drops the prediction and resets."""
+"""The `kairos` backend at run time (kairos-nano, random weights explicitly allowed: no trained
+weights exist on these machines): refusal without weights, streaming and official temporal modes,
+predicted frames through the codec, and bad input raising so the node drops and resets."""
+import os
+
 import numpy as np
 import pytest
+import torch
 
+from kairos_helpers import obs
 from kairos_ros.backends import make_backend
-from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.core.types import JointStateData, ObservationData
 
-SPEC = load_embodiment("dual_arm")
-MID = (SPEC.lower + SPEC.upper) / 2
+FIXTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "kairos_parity",
+                       "state_dict_fp16.safetensors")
 
 
-def obs(t, size=(64, 80), q=MID):
-    js = JointStateData(t, list(SPEC.joint_names), np.asarray(q, float))
-    frame = np.random.default_rng(int(t * 10)).integers(0, 255, size + (3,), dtype=np.uint8)
-    return ObservationData(t, ["head"], [frame], js, "pick up the cube", composed=frame)
+def backend(spec, **kw):
+    return make_backend("kairos", spec, **{"allow_random_weights": True, "flow_steps": 2, **kw})
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return make_backend("kairos", SPEC, allow_random_weights=True, flow_steps=2)
+def test_refuses_without_weights(specs):
+    with pytest.raises(ValueError, match=r"parameter 'dit_checkpoint' is empty: .*missing: \['dit_checkpoint', "
+                                         r"'codec_checkpoint', 'text_checkpoint'\]"):
+        make_backend("kairos", specs["dual"])
+    with pytest.raises(ValueError, match="bad parameters"):
+        make_backend("kairos", specs["dual"], colour="red")
 
 
-def test_refuses_without_weights():
-    with pytest.raises(ValueError, match="parameter 'dit_checkpoint' is empty"):
-        make_backend("kairos", SPEC)
-    with pytest.raises(ValueError, match="8 slots"):
-        make_backend("kairos", load_embodiment("single_arm"), allow_random_weights=True)
+def test_random_weights_are_labelled(specs):
+    b = backend(specs["arm"])
+    assert "RANDOM WEIGHTS" in b.startup_warning and "RANDOM WEIGHTS: dit, codec, text" in b.model
+    assert b.net.cfg.action.action_dim == 8 and b.action_slots == list(specs["arm"].slot_names)  # nano resized
 
 
-def test_random_weights_are_labelled(backend):
-    assert "RANDOM WEIGHTS" in backend.startup_warning and "RANDOM WEIGHTS" in backend.model
+def test_streams_new_frames_only(specs):
+    spec = specs["dual"]
+    b = backend(spec)
+    history = [obs(spec, 1.0), obs(spec, 1.1)]
+    pred = b.predict(history, 8, 0.05)
+    assert pred.chunk.values.shape == (8, 14) and np.all(np.isfinite(pred.chunk.values)) and pred.frames == []
+    assert b.world_state_frames == 1 and b.skipped_frames == 1  # behind the camera: the newest frame only
+    pred = b.predict(history + [obs(spec, 1.2)], 8, 0.05)
+    assert b.world_state_frames == 2 and pred.chunk.model == b.model
+    again = b.predict(history + [obs(spec, 1.2)], 8, 0.05)  # nothing new: the state is reused, not re-fed
+    assert b.world_state_frames == 2 and np.all(np.isfinite(again.chunk.values))
+    b.reset()
+    assert b.world_state_frames == 0 and b.state.frames == 0
 
 
-def test_predicts_and_streams(backend):
-    backend.reset()
-    history = [obs(1.0), obs(1.1)]
-    pred = backend.predict(history, 8, 0.05)
-    assert pred.chunk.values.shape == (8, 14) and np.all(np.isfinite(pred.chunk.values))
-    assert backend.world_state_frames == 1 and backend.skipped_frames == 1  # behind: newest frame only
-    pred = backend.predict(history + [obs(1.2)], 8, 0.05)  # only the new frame is absorbed
-    assert backend.world_state_frames == 2 and pred.chunk.model == backend.model
-    with pytest.raises(ValueError, match="no new frame"):
-        backend.predict(history + [obs(1.2)], 8, 0.05)
-    backend.reset()
-    assert backend.world_state_frames == 0 and backend.state.frames == 0
+def test_official_mode_keeps_a_bounded_history(specs):
+    spec = specs["dual"]
+    b = backend(spec, temporal_mode="official", history_frames=2)
+    history = []
+    for i in range(4):
+        history.append(obs(spec, 1.0 + 0.1 * i))
+        b.predict(history, 8, 0.05)
+    assert b.world_state_frames == 4 and len(b.memory.history) == 2
+    assert b.memory.history_latents().shape[2] == 2
 
 
-def test_bad_inputs_raise(backend):
-    backend.reset()
-    with pytest.raises(ValueError, match="not a multiple of 16"):
-        backend.predict([obs(2.0, size=(60, 80))], 8, 0.05)
-    backend.reset()
-    bad = MID.copy()
+@pytest.mark.parametrize("mode,steps", [("streaming", 0), ("official", 0), ("official", 3)])
+def test_predicted_frames_are_decoded_model_output(specs, mode, steps):
+    spec = specs["dual"]
+    b = backend(spec, num_predicted_frames=3, temporal_mode=mode, video_steps=steps)
+    last = obs(spec, 1.0)
+    pred = b.predict([last], 8, 0.05)
+    assert len(pred.frames) == 3 and pred.frame_times == pytest.approx([8 * 0.05 * k / 3 for k in (1, 2, 3)])
+    assert all(f.shape == (64, 80, 3) and f.dtype == np.uint8 for f in pred.frames)
+    assert not any(np.array_equal(f, last.composed) for f in pred.frames)  # not the last frame repeated
+    assert not np.array_equal(pred.frames[0], pred.frames[1])
+
+
+def test_video_every_and_frame_period(specs):
+    spec = specs["dual"]
+    b = backend(spec, num_predicted_frames=2, video_every=2, frame_period=0.25)
+    counts = [len(b.predict([obs(spec, 1.0 + 0.1 * i)], 8, 0.05).frames) for i in range(3)]
+    assert counts == [2, 0, 2]
+    assert b.predict([obs(spec, 2.0)], 8, 0.05).frame_times == []
+    assert b.predict([obs(spec, 2.1)], 8, 0.05).frame_times == pytest.approx([0.25, 0.5])
+
+
+def test_image_size_is_checked(specs):
+    spec = specs["dual"]
+    b = backend(spec)
+    with pytest.raises(ValueError, match=r"image size 80x60 \(width x height\) is not a multiple of 16: .*width 80 "
+                                         r"and height 60"):
+        b.predict([obs(spec, 2.0, size=(60, 80))], 8, 0.05)
+    fixed = backend(spec, image_width=96, image_height=64)
+    with pytest.raises(ValueError, match=r"composed image 80x64 \(width x height\) differs from image_width x "
+                                         r"image_height 96x64"):
+        fixed.check_observation(obs(spec, 2.0))
+    fixed.check_observation(obs(spec, 2.0, size=(64, 96)))
+    with pytest.raises(ValueError, match="image_width x image_height = 100x64: both must be positive multiples of 16"):
+        backend(spec, image_width=100, image_height=64)
+
+
+def test_bad_inputs_raise(specs):
+    spec = specs["dual"]
+    b = backend(spec)
+    bad = np.zeros(14)
     bad[3] = np.nan
     with pytest.raises(ValueError, match="non-finite robot state"):
-        backend.predict([obs(3.0, q=bad)], 8, 0.05)
-    with pytest.raises(ValueError, match="Imagine is not implemented"):
-        backend.imagine([obs(4.0)], None)
+        b.predict([obs(spec, 3.0, q=bad)], 8, 0.05)
+    huge = np.zeros(14)
+    huge[0] = 3e38  # finite, but no statistics clamp it: the model's output overflows
+    with pytest.raises(ValueError, match="non-finite"):
+        b.predict([obs(spec, 3.1, q=huge)], 8, 0.05)
+    for name, value in (("temporal_mode", "causal"), ("video_schedule", "dpm"), ("history_frames", 65),
+                        ("normalization", "robust")):
+        with pytest.raises(ValueError, match=f"parameter '{name}' = "):
+            backend(spec, **{name: value})
 
 
-def test_wrong_checkpoint_is_refused(tmp_path):
-    import os
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "kairos_parity",
-                        "state_dict_fp16.safetensors")
+def test_nan_weights_give_no_chunk(specs, tmp_path):
+    from kairos_ros.model.nano_format import save_dit
+
+    spec = specs["dual"]
+    b = backend(spec)
+    with torch.no_grad():
+        b.net.action_dit.head.bias[2] = float("nan")
+    path = str(tmp_path / "nan.safetensors")
+    unit = {f"{w}/default/global_{k}": [float(k == "std")] * 14 for w in ("action", "state") for k in ("mean", "std")}
+    save_dit(b.net, path, b.action_slots, b.state_slots, stats=unit)
+    nan = backend(spec, dit_checkpoint=path)
+    assert "RANDOM WEIGHTS: codec, text" in nan.model
+    with pytest.raises(ValueError, match="non-finite action chunk"):
+        nan.predict([obs(spec, 4.0)], 8, 0.05)
+
+
+def test_wrong_checkpoint_is_refused(specs):
     with pytest.raises(ValueError, match="does not fit the model"):
-        make_backend("kairos", SPEC, dit_checkpoint=path, allow_random_weights=True)
+        backend(specs["dual"], dit_checkpoint=FIXTURE)

@@ -25,7 +25,7 @@ def obs(t, q, frame_value=0):
 def test_registry():
     with pytest.raises(ValueError, match="unknown backend 'magic'"):
         make_backend("magic", SPEC)
-    with pytest.raises(ValueError, match="embodiment 'franka_panda' has 8 slots"):
+    with pytest.raises(ValueError, match="parameter 'dit_checkpoint' is empty"):
         make_backend("kairos", SPEC)
     with pytest.raises(ValueError, match="bad parameters"):
         make_backend("hold", SPEC, colour="red")

@@ -49,11 +49,11 @@ def test_bad_parameters_and_values():
 
 
 def test_kairos_refused_with_a_clear_message():
-    # dual_arm matches the nano preset's 14 action values: refused for want of weights, naming the parameter
+    # kairos-nano takes the embodiment's slots: refused for want of weights, naming the parameter
     with pytest.raises(ValueError, match="parameter 'dit_checkpoint' is empty: the kairos backend needs trained"):
         make_backend("kairos", DUAL)
-    with pytest.raises(ValueError, match="predicts 14 action values but embodiment 'franka_panda' has 8 slots"):
-        make_backend("kairos", SPEC)
+    with pytest.raises(ValueError, match=r"action layout needs slots \['left_arm.joint_1'.* 'franka_panda' does not"):
+        make_backend("kairos", SPEC, model_preset="kairos-4b-wam", allow_large_preset_on_cpu=True)
     with pytest.raises(ValueError, match=r"backend 'kairos': bad parameters \['colour'\]"):
         make_backend("kairos", DUAL, colour="red")
 

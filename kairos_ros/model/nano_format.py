@@ -1,0 +1,122 @@
+"""Checkpoint files of a kairos-nano model (what a training job writes, what the backend loads).
+
+Three safetensors files, one per part (docs/kairos-nano-checkpoint.md has the full description):
+
+dit_checkpoint    keys `video_dit.*`, `action_dit.*` (the official layout, checkpoint.py), shapes of
+                  the preset with action_dim / state_dim = the lengths of the two slot lists.
+                  metadata: kairos.format = kairos-dit/1, kairos.preset, kairos.action_slots and
+                  kairos.state_slots (JSON lists of unified slot names, the model's layout order),
+                  optionally kairos.stats (JSON: a Kairos stats dict, `{state|action}/default/
+                  global_{mean,std,min,max}` in layout order) and kairos.normalization (zscore|minmax).
+codec_checkpoint  ConvCodec: keys `encoder.*`, `decoder.*`; metadata kairos.format = kairos-conv-codec/1,
+                  kairos.channels, kairos.width, optionally kairos.latents_mean / kairos.latents_std
+                  (JSON lists, per channel). (A Wan-style AutoencoderKLWan folder works too: wan_vae.py.)
+text_checkpoint   HashTextEncoder: keys `embedding.weight` (vocab, text_dim), `position.weight`
+                  (max_tokens, text_dim); metadata kairos.format = kairos-hash-text/1.
+All metadata values are strings (a safetensors rule). Files without kairos.* metadata (the official
+4B checkpoints) load too; their layout comes from the preset.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from kairos_ros.model.checkpoint import CheckpointError, Header, load_checkpoint, read_header, save_checkpoint
+from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
+
+DIT_FORMAT, CODEC_FORMAT, TEXT_FORMAT = "kairos-dit/1", "kairos-conv-codec/1", "kairos-hash-text/1"
+
+
+@dataclass
+class DitInfo:
+    """What a DiT checkpoint says about itself (None where it says nothing)."""
+
+    action_dim: int
+    state_dim: int
+    preset: str | None = None
+    action_slots: list | None = None
+    state_slots: list | None = None
+    stats: dict | None = None
+    normalization: str | None = None
+
+
+def _json(header: Header, key: str, kind):
+    raw = header.metadata.get(key)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"'{header.path}': metadata {key} is not JSON ({exc})") from exc
+    if not isinstance(value, kind):
+        raise CheckpointError(f"'{header.path}': metadata {key} must be a JSON {kind.__name__}, got {raw[:80]!r}")
+    return value
+
+
+def dit_info(header: Header) -> DitInfo:
+    shapes = {k: v[0] for k, v in header.tensors.items()}
+    try:
+        action_dim = shapes["action_dit.action_encoder.weight"][1]
+        state_dim = shapes["action_dit.proprio_encoder.0.weight"][1]
+    except (KeyError, IndexError) as exc:
+        raise CheckpointError(f"'{header.path}' is not a Kairos DiT checkpoint: no tensor {exc}") from exc
+    info = DitInfo(action_dim, state_dim, header.metadata.get("kairos.preset"),
+                   _json(header, "kairos.action_slots", list), _json(header, "kairos.state_slots", list),
+                   _json(header, "kairos.stats", dict), header.metadata.get("kairos.normalization"))
+    for name, slots, dim in (("action", info.action_slots, action_dim), ("state", info.state_slots, state_dim)):
+        if slots is not None and len(slots) != dim:
+            raise CheckpointError(f"'{header.path}': kairos.{name}_slots lists {len(slots)} slots but the weights "
+                                  f"take {dim} {name} values")
+    return info
+
+
+def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = None,
+             normalization: str | None = None) -> None:
+    cfg = model.cfg
+    if len(action_slots) != cfg.action.action_dim or len(state_slots) != cfg.action.state_dim:
+        raise ValueError(f"{len(action_slots)} action / {len(state_slots)} state slots for a model of action_dim "
+                         f"{cfg.action.action_dim} / state_dim {cfg.action.state_dim}")
+    meta = {"kairos.format": DIT_FORMAT, "kairos.preset": cfg.name, "kairos.action_slots": json.dumps(list(action_slots)),
+            "kairos.state_slots": json.dumps(list(state_slots))}
+    if stats is not None:
+        meta["kairos.stats"] = json.dumps(stats)
+    if normalization is not None:
+        meta["kairos.normalization"] = normalization
+    save_checkpoint(model.state_dict(), path, meta)
+
+
+def save_conv_codec(codec: ConvCodec, path: str) -> None:
+    meta = {"kairos.format": CODEC_FORMAT, "kairos.channels": codec.channels, "kairos.width": codec.width,
+            "kairos.latents_mean": json.dumps(codec.norm.mean.flatten().tolist()),
+            "kairos.latents_std": json.dumps(codec.norm.std.flatten().tolist())}
+    save_checkpoint(codec.state_dict(), path, meta)
+
+
+def load_conv_codec(path: str, device="cpu") -> ConvCodec:
+    header = read_header(path)
+    try:
+        channels, width = int(header.metadata.get("kairos.channels", 16)), int(header.metadata.get("kairos.width", 32))
+    except ValueError as exc:
+        raise CheckpointError(f"'{path}': bad kairos.channels / kairos.width metadata ({exc})") from exc
+    codec = ConvCodec(channels, width, _json(header, "kairos.latents_mean", list),
+                      _json(header, "kairos.latents_std", list))
+    load_checkpoint(codec, path)
+    return codec.eval().to(device)
+
+
+def save_hash_text(encoder: HashTextEncoder, path: str) -> None:
+    save_checkpoint(encoder.state_dict(), path, {"kairos.format": TEXT_FORMAT})
+
+
+def load_hash_text(path: str, text_dim: int, device="cpu") -> HashTextEncoder:
+    header = read_header(path)
+    shapes = {k: v[0] for k, v in header.tensors.items()}
+    if "embedding.weight" not in shapes or "position.weight" not in shapes:
+        raise CheckpointError(f"'{path}' is not a kairos-nano text encoder (needs embedding.weight and "
+                              f"position.weight; has {sorted(shapes)[:6]})")
+    vocab, dim = shapes["embedding.weight"]
+    if dim != text_dim:
+        raise CheckpointError(f"'{path}': text width {dim} but the model's text_dim is {text_dim}")
+    encoder = HashTextEncoder(text_dim, vocab, shapes["position.weight"][0])
+    load_checkpoint(encoder, path)
+    return encoder.eval().to(device)
