@@ -50,11 +50,21 @@ def format_param(value) -> str:
 
 
 def default_config(embodiment: str) -> str:
-    path = find_data("config", f"{embodiment}.yaml")
-    if path is None:
-        raise ValueError(f"no bringup profile config/{embodiment}.yaml for embodiment '{embodiment}'; "
-                         "pass config:=<file>")
-    return path
+    """config/<embodiment>.yaml, else the profile of the robot it names: a robot's name and its
+    aliases (urdf_adapters/<robot>/adapter.yaml) share one profile, e.g. dual_arm -> config/aloha.yaml."""
+    names = [embodiment]
+    try:
+        from kairos_ros.core.embodiment import load_embodiment
+
+        names += [n for n in load_embodiment(embodiment).names() if n != embodiment]
+    except ValueError:
+        pass  # not a robot: the error below names the file that was looked for
+    for name in names:
+        path = find_data("config", f"{name}.yaml")
+        if path is not None:
+            return path
+    raise ValueError(f"no bringup profile config/{embodiment}.yaml for embodiment '{embodiment}'; "
+                     "pass config:=<file>")
 
 
 def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: str = "",

@@ -13,7 +13,7 @@ import numpy as np
 from kairos_ros.core.adapter import plan_chunk
 from kairos_ros.core.blending import AbsolutePlan, ChunkBlender
 from kairos_ros.core.diagnostics import latency_percentiles
-from kairos_ros.core.embodiment import list_embodiments, load_embodiment
+from kairos_ros.core.embodiment import list_embodiments, load_embodiment, state_to_slots
 from kairos_ros.core.safety import SafetyLimits, SafetyState
 from kairos_ros.core.trajectory import replan_positions
 from kairos_ros.core.types import ActionChunkData
@@ -24,7 +24,7 @@ def _chunks(spec, n: int, horizon: int, period: float):
     mid = (spec.lower + spec.upper) / 2
     for i in range(n):
         drift = 0.002 * np.cumsum(rng.standard_normal((horizon, len(mid))), axis=0)
-        yield ActionChunkData(i * period, spec.name, list(spec.slot_names), (mid + drift).astype(np.float32), period)
+        yield ActionChunkData(i * period, spec.name, list(spec.slot_names), state_to_slots(spec, mid + drift), period)
 
 
 def bench_embodiment(name: str, iterations: int, horizon: int = 32) -> dict:
@@ -36,7 +36,8 @@ def bench_embodiment(name: str, iterations: int, horizon: int = 32) -> dict:
     spec = load_embodiment(name)
     period = spec.default_step_period
     blender = ChunkBlender("rtc", 0.2)
-    safety = SafetyState(spec, SafetyLimits(max_start_jump=1.0, max_step=1.0, velocity_tolerance=10.0))
+    safety = SafetyState(spec, SafetyLimits(max_start_jump=1.0, max_step=1.0, velocity_tolerance=10.0,
+                                            acceleration_tolerance=10.0))
     current = (spec.lower + spec.upper) / 2
     samples = []
     msgs = [chunk_to_msg(c) for c in _chunks(spec, iterations + 20, horizon, period)]
@@ -63,7 +64,7 @@ def run_adapter_bench(iterations: int) -> dict:
     print(f"{'embodiment':16s} {'joints':>6s} {'p50':>10s} {'p99':>10s}")
     for name, r in results.items():
         print(f"{name:16s} {r['joints']:6d} {r['p50'] * 1e3:8.3f} ms {r['p99'] * 1e3:8.3f} ms")
-    hand = results.get("dexterous_hand")
+    hand = results.get("shadow_hand")
     ok = hand is not None and hand["p99"] <= 1e-3
-    print("target (dexterous_hand p99 <= 1 ms):", "met" if ok else "MISSED")
+    print("target (shadow_hand p99 <= 1 ms):", "met" if ok else "MISSED")
     return {"embodiments": results, "targets_met": ok, "ok": True}

@@ -47,7 +47,8 @@ def test_colcon_discovers_and_builds_both_packages(tmp_path):
         assert (lib / exe).is_file(), f"{exe} missing from {lib}"
     share = ws / "install" / "kairos_ros" / "share" / "kairos_ros"
     assert (share / "launch" / "bringup.launch.py").is_file()
-    assert (share / "config" / "dual_arm.yaml").is_file()
+    assert (share / "config" / "aloha.yaml").is_file()
+    assert (share / "urdf_adapters" / "aloha" / "robot.urdf").is_file()
     assert (ws / "install" / "share" / "ament_index" / "resource_index" / "packages" / "kairos_ros").exists() or \
         (ws / "install" / "kairos_ros" / "share" / "ament_index" / "resource_index" / "packages" / "kairos_ros").exists()
     msgs = ws / "install" / "kairos_msgs"

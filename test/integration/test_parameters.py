@@ -42,7 +42,7 @@ def test_unknown_parameter_in_file_refuses_start(tmp_path):
     assert "unknown parameter 'max_chunk_agee'" in result.stderr
 
 
-@pytest.mark.parametrize("profile", ["single_arm", "dual_arm", "dexterous_hand"])
+@pytest.mark.parametrize("profile", ["franka_panda", "aloha", "shadow_hand"])
 def test_config_files_validate_through_schemas(profile):
     from kairos_ros.core.params import load_ros_params_yaml, validate_params
     from kairos_ros.nodes.adapter_node import SCHEMA as ADAPTER

@@ -10,9 +10,9 @@ def test_bench_adapter_writes_json(tmp_path):
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     data = json.loads((tmp_path / "adapter.json").read_text())
-    assert set(data["embodiments"]) >= {"single_arm", "dual_arm", "dexterous_hand"}
+    assert set(data["embodiments"]) >= {"franka_panda", "aloha", "shadow_hand"}
     assert all(r["count"] == 30 and r["p50"] > 0 for r in data["embodiments"].values())
-    assert "dexterous_hand" in res.stdout and "p99" in res.stdout
+    assert "shadow_hand" in res.stdout and "p99" in res.stdout
 
 
 def test_bench_pipeline_writes_json(tmp_path):

@@ -65,22 +65,38 @@ def test_contents_read_back(tmp_path, storage):
     comp = topics["/cameras/right_wrist/image_raw/compressed"][0]
     assert "png" in comp.format
     assert np.asarray(PILImage.open(io.BytesIO(bytes(comp.data)))).shape == (24, 32, 3)
-    names = list(load_embodiment("dual_arm").joint_names)
-    assert all(list(m.name) == names for m in topics["/joint_states"] + topics["/joint_commands"])
+    spec = load_embodiment("dual_arm")
+    names = list(spec.joint_names)
+    assert names[:2] == ["vx300s_left_waist", "vx300s_left_shoulder"]
+    assert all(list(m.name) == names for m in topics["/joint_commands"])
+    assert all(list(m.name) == names + list(spec.ignore_joints) for m in topics["/joint_states"])
 
 
-def test_ignored_joints_are_published_as_mimics(tmp_path):
-    spec = load_embodiment("single_arm")
-    assert spec.ignore_joints, "single_arm is expected to have a mimic finger"
-    msgs = generate(tmp_path / "bag", "--embodiment", "single_arm", "--cameras", "1")
+@pytest.mark.parametrize("embodiment,follower,master,multiplier", [
+    ("single_arm", "robot_panda0_finger_joint2", "robot_panda0_finger_joint1", 1.0),
+    ("aloha", "vx300s_right_right_finger", "vx300s_right_left_finger", -1.0),  # the mirrored finger
+    ("shadow_hand", "robot0_FFJ0", "robot0_FFJ1", 0.00805 / 0.00705),  # the tendon coupling
+])
+def test_ignored_joints_are_published_as_urdf_mimics(tmp_path, embodiment, follower, master, multiplier):
+    spec = load_embodiment(embodiment)
+    msgs = generate(tmp_path / "bag", "--embodiment", embodiment, "--cameras", "1")
     state = next(m for t, _n, _r, m in msgs if t == "/joint_states")
     command = next(m for t, _n, _r, m in msgs if t == "/joint_commands")
     assert list(state.name) == list(spec.joint_names) + list(spec.ignore_joints)
     assert list(command.name) == list(spec.joint_names)
-    assert state.position[-1] == state.position[list(state.name).index("panda_finger_joint1")]
+    names = list(state.name)
+    f, m = names.index(follower), names.index(master)
+    assert state.position[f] == pytest.approx(multiplier * state.position[m], rel=1e-6)
+    assert state.velocity[f] == pytest.approx(multiplier * state.velocity[m], rel=1e-6)
 
 
-@pytest.mark.parametrize("embodiment", ["single_arm", "dual_arm", "dexterous_hand"])
+def test_robot_names_and_aliases_give_the_same_bag(tmp_path):
+    by_alias = generate(tmp_path / "a", "--embodiment", "dexterous_hand", "--cameras", "1")
+    by_name = generate(tmp_path / "b", "--embodiment", "shadow_hand", "--cameras", "1")
+    assert [(t, ns, raw) for t, ns, raw, _ in by_alias] == [(t, ns, raw) for t, ns, raw, _ in by_name]
+
+
+@pytest.mark.parametrize("embodiment", ["franka_panda", "aloha", "dexterous_hand"])
 def test_joints_within_limits_and_commands_lead(tmp_path, embodiment):
     spec = load_embodiment(embodiment)
     msgs = generate(tmp_path / "bag", "--embodiment", embodiment, "--cameras", "1", "--command-lead", "0.1")
