@@ -162,6 +162,7 @@ class KairosBackend(Backend):
             raise ValueError("non-finite latent frame")
         self.cache = self.memory.observe_many(list(latents.split(1)), ctx, cm)
         self.last_stamp = new[-1].stamp
+        self.world_state_frames = self.memory.frames
         return self.cache
 
     # -- sampling -------------------------------------------------------------------------------
@@ -220,7 +221,6 @@ class KairosBackend(Backend):
             frames, times = self._frames(future, horizon, step_period)
         values = self._to_slots(actions)
         self.predictions += 1
-        self.world_state_frames = self.memory.frames
         chunk = ActionChunkData(last.stamp, self.spec.name, list(self.spec.slot_names), values, step_period, self.name,
                                 self.model)
         return PredictionData(last.stamp, frames, times, chunk)

@@ -1,0 +1,84 @@
+"""The kairos-nano checkpoint format (model/nano_format.py) through the backend: the three files a
+training job writes load without random parts, carry the layout and statistics, and bad files are
+refused by name. A tiny Wan-style AutoencoderKLWan folder also serves as the nano codec."""
+import json
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from kairos_helpers import obs  # noqa: E402
+from kairos_ros.backends import make_backend  # noqa: E402
+from kairos_ros.model.checkpoint import save_checkpoint  # noqa: E402
+from kairos_ros.model.codecs import HashTextEncoder  # noqa: E402
+from kairos_ros.model.nano_format import save_conv_codec, save_dit, save_hash_text  # noqa: E402
+
+
+def stats(n):
+    return {f"{w}/default/global_{k}": [0.1 if k == "mean" else 1.5] * n for w in ("action", "state")
+            for k in ("mean", "std")}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, specs):
+    arm = specs["arm"]
+    order = list(reversed(arm.slot_names))
+    src = make_backend("kairos", arm, allow_random_weights=True, action_layout=order, seed=3)
+    root = tmp_path_factory.mktemp("nano")
+    paths = {"dit_checkpoint": str(root / "dit.safetensors"), "codec_checkpoint": str(root / "codec.safetensors"),
+             "text_checkpoint": str(root / "text.safetensors")}
+    save_dit(src.net, paths["dit_checkpoint"], order, order, stats(8), "zscore")
+    save_conv_codec(src.codec, paths["codec_checkpoint"])
+    save_hash_text(src.text, paths["text_checkpoint"])
+    return src, paths, root
+
+
+def test_round_trip_loads_everything(saved, specs):
+    src, paths, _ = saved
+    b = make_backend("kairos", specs["arm"], flow_steps=2, num_predicted_frames=2, **paths)
+    assert b.random_parts == [] and b.startup_warning == "" and b.model == "kairos-nano (dit.safetensors)"
+    assert b.action_slots == list(reversed(specs["arm"].slot_names))  # the layout came from the metadata
+    assert b.action_norm.a == pytest.approx(np.full(8, 0.1)) and b.action_norm.b == pytest.approx(np.full(8, 1.5))
+    for mine, theirs in ((b.net, src.net), (b.codec, src.codec), (b.text, src.text)):
+        a, c = mine.state_dict(), theirs.state_dict()
+        assert a.keys() == c.keys() and all(torch.equal(a[k], c[k]) for k in a)
+    pred = b.predict([obs(specs["arm"], 1.0)], 8, 0.05)
+    assert pred.chunk.values.shape == (8, 8) and len(pred.frames) == 2
+
+
+def test_bad_metadata_is_refused(saved, specs, tmp_path):
+    src, paths, _ = saved
+    state = src.net.state_dict()
+    bad = str(tmp_path / "bad.safetensors")
+    save_checkpoint(state, bad, {"kairos.action_slots": json.dumps(["arm.joint_1"])})
+    with pytest.raises(ValueError, match="kairos.action_slots lists 1 slots but the weights take 8 action values"):
+        make_backend("kairos", specs["arm"], **{**paths, "dit_checkpoint": bad})
+    save_checkpoint(state, bad, {"kairos.preset": "kairos-test"})
+    with pytest.raises(ValueError, match="holds a 'kairos-test' model but model_preset is 'kairos-nano'"):
+        make_backend("kairos", specs["arm"], **{**paths, "dit_checkpoint": bad})
+    with pytest.raises(ValueError, match=r"action layout needs slots \['arm.gripper'.*embodiment 'dual'"):
+        make_backend("kairos", specs["dual"], **paths)  # a checkpoint made for another robot
+    text = str(tmp_path / "text.safetensors")
+    save_hash_text(HashTextEncoder(64), text)
+    with pytest.raises(ValueError, match="text width 64 but the model's text_dim is 128"):
+        make_backend("kairos", specs["arm"], **{**paths, "text_checkpoint": text})
+    with pytest.raises(ValueError, match="parameter 'codec_checkpoint' = '/no/codec': no such file"):
+        make_backend("kairos", specs["arm"], **{**paths, "codec_checkpoint": "/no/codec"})
+
+
+def test_wan_vae_folder_as_the_nano_codec(specs, tmp_path, monkeypatch):
+    from diffusers import AutoencoderKLWan
+
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    torch.manual_seed(0)
+    AutoencoderKLWan(base_dim=8, dim_mult=[1, 2, 2, 2], num_res_blocks=1).save_pretrained(str(tmp_path / "vae"))
+    b = make_backend("kairos", specs["dual"], allow_random_weights=True, flow_steps=1, num_predicted_frames=3,
+                     codec_checkpoint=str(tmp_path / "vae"))
+    assert b.codec.temporal_factor == 4 and "codec" not in b.random_parts
+    pred = b.predict([obs(specs["dual"], 1.0)], 8, 0.05)  # one future latent frame -> 4 pixel frames, 3 kept
+    assert len(pred.frames) == 3 and all(f.shape == (64, 80, 3) for f in pred.frames)
