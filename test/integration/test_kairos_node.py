@@ -1,38 +1,46 @@
 """The world-model node on the `kairos` backend (kairos-nano, random weights explicitly allowed:
-no trained weights exist on these machines), over DDS: chunks flow, the status says loudly that
-the weights are random, and ResetWorldState empties the streaming world state."""
+no trained weights exist on these machines), over DDS: chunks and predicted frames flow, the status
+says loudly that the weights are random, Imagine answers honestly, bad input is refused or dropped
+(counted, world state reset, no chunk), and ResetWorldState empties the streaming world state."""
 import time
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.action import ActionClient
 from sensor_msgs.msg import Image, JointState
 
 from integration.rosutil import Listener, NodeProcess, wait_for
-from kairos_msgs.msg import ActionChunk, WorldModelStatus
+from kairos_msgs.action import Imagine
+from kairos_msgs.msg import ActionChunk, Observation, PredictedFuture, WorldModelStatus
 from kairos_msgs.srv import ResetWorldState
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.nodes.common import to_time
+from kairos_ros.nodes.common import to_duration, to_time
 
 SPEC = load_embodiment("dual_arm")
 CAM = "/kn/cam/image_raw"
+MID = (SPEC.lower + SPEC.upper) / 2
 
 
 @pytest.fixture(scope="module")
 def graph():
     listener = Listener("kairos_node_listener")
-    listener.record(ActionChunk, "/kairos/action_chunk")
-    listener.record(WorldModelStatus, "/kairos/status")
+    for typ, topic in ((ActionChunk, "/kairos/action_chunk"), (WorldModelStatus, "/kairos/status"),
+                       (PredictedFuture, "/kairos/predicted_future"), (DiagnosticArray, "/diagnostics")):
+        listener.record(typ, topic)
     nodes = [
         NodeProcess("kairos_ros.nodes.perception_node", "perception",
                     {"embodiment": "dual_arm", "camera_topics": [CAM], "layout": "single", "tile_width": 32,
                      "tile_height": 32, "rate_hz": 10.0}),
         NodeProcess("kairos_ros.nodes.world_model_node", "world_model",
                     {"embodiment": "dual_arm", "backend": "kairos", "allow_random_weights": True, "flow_steps": 2,
-                     "horizon": 8, "status_period": 0.2}),
+                     "horizon": 8, "status_period": 0.2, "num_predicted_frames": 2, "image_width": 32,
+                     "image_height": 32}),
     ]
     assert listener.wait_nodes(["perception", "world_model"], 90), "\n".join(n.output() for n in nodes)
     listener.img = listener.publisher(Image, CAM)
     listener.js = listener.publisher(JointState, "/joint_states")
+    listener.obs = listener.publisher(Observation, "/kairos/observation")
     assert listener.wait_subscriptions({CAM: 1, "/joint_states": 1, "/kairos/observation": 1})
     yield listener, nodes
     for n in nodes:
@@ -40,12 +48,15 @@ def graph():
     listener.close()
 
 
+def now(listener) -> float:
+    return listener.node.get_clock().now().nanoseconds * 1e-9
+
+
 def feed(listener, seconds):
-    mid = (SPEC.lower + SPEC.upper) / 2
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        stamp = to_time(listener.node.get_clock().now().nanoseconds * 1e-9)
-        js = JointState(name=list(SPEC.joint_names), position=[float(x) for x in mid])
+        stamp = to_time(now(listener))
+        js = JointState(name=list(SPEC.joint_names), position=[float(x) for x in MID])
         js.header.stamp = stamp
         img = Image(height=32, width=32, encoding="rgb8", step=96, data=bytes(np.full(32 * 96, 90, np.uint8)))
         img.header.stamp = stamp
@@ -54,19 +65,84 @@ def feed(listener, seconds):
         time.sleep(0.1)
 
 
-def test_chunks_flow_with_random_weights_labelled(graph):
+def observation(listener, positions=None, h=32, w=32):
+    stamp = to_time(now(listener))
+    msg = Observation(camera_names=["cam"], layout="single", instruction="pick up the cube")
+    msg.header.stamp = stamp
+    msg.images = [Image(height=h, width=w, encoding="rgb8", step=3 * w, data=bytes(np.full(h * w * 3, 50, np.uint8)))]
+    msg.images[0].header.stamp = stamp
+    msg.joint_state = JointState(name=list(SPEC.joint_names),
+                                 position=[float(x) for x in (MID if positions is None else positions)])
+    msg.joint_state.header.stamp = stamp
+    return msg
+
+
+def count(listener, key) -> int:
+    return int(listener.diagnostics_values("world_model").get(f"count.{key}", 0))
+
+
+def test_chunks_and_frames_flow_with_random_weights_labelled(graph):
     listener, nodes = graph
     feed(listener, 3.0)
-    assert wait_for(lambda: len(listener.got("/kairos/action_chunk")) >= 3, 20), nodes[1].output()[-2000:]
+    assert wait_for(lambda: len(listener.got("/kairos/action_chunk")) >= 3, 30), nodes[1].output()[-2000:]
     chunk = listener.got("/kairos/action_chunk")[-1]
-    assert chunk.backend == "kairos" and "RANDOM WEIGHTS" in chunk.model and chunk.horizon == 8 and chunk.dim == 14
+    assert chunk.backend == "kairos" and "RANDOM WEIGHTS" in chunk.model and chunk.horizon == 8
+    assert chunk.dim == len(SPEC.slot_names) and list(chunk.slot_names) == list(SPEC.slot_names)
+    future = listener.got("/kairos/predicted_future")[-1]
+    assert len(future.frames) == 2 and len(future.frame_times) == 2
+    assert all((f.width, f.height, f.encoding) == (32, 32, "rgb8") for f in future.frames)
+    assert wait_for(lambda: "RANDOM WEIGHTS" in listener.got("/kairos/status")[-1].message, 5)
     status = listener.got("/kairos/status")[-1]
-    assert "RANDOM WEIGHTS" in status.message and status.health >= WorldModelStatus.WARN
-    assert status.world_state_frames >= 2
+    assert status.health >= WorldModelStatus.WARN and status.world_state_frames >= 2
+
+
+def test_imagine_says_what_it_can(graph):
+    listener, _ = graph
+    feed(listener, 0.5)
+    goal = Imagine.Goal()
+    c = goal.candidate
+    c.embodiment, c.horizon, c.dim = SPEC.name, 4, len(SPEC.slot_names)
+    c.slot_names = list(SPEC.slot_names)
+    c.values = [float(x) for x in np.tile(MID, 4)]
+    c.step_period = to_duration(0.1)
+    client = ActionClient(listener.node, Imagine, "/world_model/imagine")
+    assert client.wait_for_server(timeout_sec=20)
+    send = client.send_goal_async(goal)
+    assert wait_for(send.done, 10) and send.result().accepted
+    result = send.result().get_result_async()
+    assert wait_for(result.done, 30)
+    res = result.result().result
+    assert res.success, res.message
+    assert len(res.future.frames) == 2 and res.future.chunk.horizon == 4
+    assert "do not depend on the candidate" in res.message and "candidate_error=" in res.message
+
+
+def test_bad_input_is_refused_or_dropped(graph):
+    listener, nodes = graph
+    for key, h, w, sizes in (("bad_observation", 24, 32, ("32x24",)),  # not a multiple of 16 (composition)
+                             ("bad_image_size", 32, 48, ("48x32", "32x32"))):  # not image_width x image_height
+        before = count(listener, key)
+        listener.obs.publish(observation(listener, h=h, w=w))
+        assert wait_for(lambda: count(listener, key) > before, 10), listener.diagnostics_values("world_model")
+        assert all(x in listener.diagnostics_values("world_model")[f"last.{key}"] for x in sizes)
+    for positions, key in ((np.where(np.arange(len(MID)) == 0, np.nan, MID), "non_finite_input"),
+                           (np.where(np.arange(len(MID)) == 0, 3e38, MID), "backend_error")):  # overflows the model
+        feed(listener, 0.3)
+        assert wait_for(lambda: listener.got("/kairos/status")[-1].world_state_frames > 0, 10)
+        before, dropped = count(listener, key), listener.got("/kairos/status")[-1].dropped
+        listener.clear()
+        msg = observation(listener, positions)
+        listener.obs.publish(msg)
+        assert wait_for(lambda: count(listener, key) > before, 20), (key, nodes[1].output()[-2000:])
+        assert wait_for(lambda: any(s.dropped > dropped for s in listener.got("/kairos/status")), 5)
+        assert wait_for(lambda: any(s.world_state_frames == 0 for s in listener.got("/kairos/status")), 5)  # reset
+        assert not [c for c in listener.got("/kairos/action_chunk") if c.header.stamp == msg.header.stamp]
+    assert nodes[1].alive()
 
 
 def test_reset_world_state_empties_it(graph):
     listener, _ = graph
+    feed(listener, 1.0)
     client = listener.node.create_client(ResetWorldState, "/world_model/reset_world_state")
     assert client.wait_for_service(timeout_sec=20)
     future = client.call_async(ResetWorldState.Request())
