@@ -11,7 +11,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from integration.rosutil import Listener, NodeProcess, wait_for
 from kairos_msgs.msg import ActionChunk, Observation
-from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.embodiment import load_embodiment, state_to_slots
 from kairos_ros.nodes.common import to_duration, to_time
 
 SPEC = load_embodiment("single_arm")
@@ -185,7 +185,7 @@ def chunk_msg(stamp, horizon=5, dim=None, embodiment="single_arm", values=None, 
     dim = len(SPEC.slot_names) if dim is None else dim
     msg = ActionChunk(embodiment=embodiment, horizon=horizon, dim=dim)
     msg.slot_names = list(slots if slots is not None else SPEC.slot_names)[:dim]
-    mid = (SPEC.lower + SPEC.upper) / 2
+    mid = state_to_slots(SPEC, (SPEC.lower + SPEC.upper) / 2)  # chunks carry slot values
     vals = np.tile(mid[:dim], (horizon, 1)).astype(np.float32) if values is None else values
     msg.values = [float(x) for x in np.asarray(vals).ravel()]
     msg.step_period = to_duration(period)
@@ -231,6 +231,25 @@ def test_adapter_refuses_bad_chunk(graph, case):
     expect_count(listener, "adapter_direct", "refused_chunk", before)
     time.sleep(0.2)
     assert len(listener.got("/bad/adapter_traj")) == n, "a trajectory was produced from a bad chunk"
+    assert nodes["adapter_direct"].alive()
+
+
+def test_adapter_acceleration_gate_counts_by_name(graph):
+    """A chunk within the velocity, step and start-jump limits whose path bends too hard."""
+    listener, nodes = graph
+    send_pair(listener, now(listener))
+    time.sleep(0.2)
+    before = count(listener, "adapter_direct", "refused_acceleration")
+    n = len(listener.got("/bad/adapter_traj"))
+    offsets = np.zeros((8, SPEC.dim))
+    offsets[3:, 1] = 0.05 * np.arange(1, 6)  # joint 2 still, then 1 rad/s: ~15 rad/s^2 > 7.5 (Franka's)
+    values = state_to_slots(SPEC, (SPEC.lower + SPEC.upper) / 2 + offsets)
+    listener.pubs["chunk"].publish(chunk_msg(now(listener), horizon=8, values=values))
+    expect_count(listener, "adapter_direct", "refused_acceleration", before)
+    assert "acceleration gate: joint 'robot_panda0_joint2'" in \
+        listener.diagnostics_values("adapter_direct").get("last.refused_acceleration", "")
+    time.sleep(0.2)
+    assert len(listener.got("/bad/adapter_traj")) == n, "a trajectory was produced from a refused chunk"
     assert nodes["adapter_direct"].alive()
 
 

@@ -19,8 +19,8 @@ from kairos_ros.nodes.common import to_sec
 BAGS = os.path.join(REPO, "test", "fixtures", "bags")
 
 CASES = {
-    # name: (bag, embodiment, backend, camera topics (None: the profile's), layout, tiles)
-    "single_arm_mcap": ("single_arm_mcap", "single_arm", "extrapolate", ["/cameras/head/image_raw"], "single",
+    # name: (bag, embodiment (a robot's name or an alias), backend, camera topics, layout, tiles)
+    "single_arm_mcap": ("single_arm_mcap", "franka_panda", "extrapolate", ["/cameras/head/image_raw"], "single",
                         (224, 224)),
     "dual_arm_sqlite3": ("dual_arm_sqlite3", "dual_arm", "hold",
                          ["/cameras/head/image_raw", "/cameras/left_wrist/image_raw"], "side_by_side", (64, 48)),
@@ -40,7 +40,7 @@ def _config(tmp_path, embodiment, topics, layout, tiles) -> str:
         f"    tile_width: {tiles[0]}\n    tile_height: {tiles[1]}\n    rate_hz: 10.0\n"
         "world_model:\n  ros__parameters:\n    horizon: 16\n    num_predicted_frames: 2\n"
         "adapter:\n  ros__parameters:\n    max_chunk_age: 2.0\n    max_start_jump: 3.0\n    max_step: 3.0\n"
-        "    velocity_tolerance: 10.0\n")
+        "    velocity_tolerance: 10.0\n    acceleration_tolerance: 10.0\n")
     return str(path)
 
 
@@ -80,7 +80,7 @@ def test_bag_flows_through_graph(tmp_path, case):
     for c in chunks:
         if to_sec(c.header.stamp) >= seen_from:
             assert to_sec(c.header.stamp) in obs_stamps, "a chunk's stamp is not an observation's stamp"
-        assert c.embodiment == embodiment and list(c.slot_names) == list(spec.slot_names)
+        assert c.embodiment == spec.name and list(c.slot_names) == list(spec.slot_names)  # aliases resolved
         assert c.backend == backend and len(c.values) == c.horizon * c.dim
     stamps = [to_sec(c.header.stamp) for c in chunks]
     assert stamps == sorted(stamps), "chunks out of order"
