@@ -82,3 +82,20 @@ def test_bad_paths_name_the_parameter(tmp_path):
         load_qwen_text_encoder("/nope")
     with pytest.raises(ValueError, match="parameter 'text_checkpoint' = .*: not a loadable Qwen model"):
         load_qwen_text_encoder(str(tmp_path))
+
+
+def test_the_backend_refuses_a_text_width_the_preset_does_not_take(saved):
+    from dataclasses import replace
+
+    from kairos_ros.backends.kairos_loading import load_text
+    from kairos_ros.backends.kairos_setup import KairosOptions
+    from kairos_ros.model.config import get_preset
+
+    path, _, _ = saved
+    opts = KairosOptions(text_checkpoint=path, text_drop_tokens=3)
+    with pytest.raises(ValueError, match=r"parameter 'text_checkpoint' = .*: hidden size 32, but 'kairos-nano' takes "
+                                         r"text of width 128"):
+        load_text(get_preset("kairos-nano"), opts, torch.device("cpu"), torch.float32)
+    small = get_preset("kairos-test")
+    enc = load_text(replace(small, video=replace(small.video, text_dim=32)), opts, torch.device("cpu"), torch.float32)
+    assert enc.drop_tokens == 3 and enc.encode("pick up the red cube").shape[-1] == 32
