@@ -65,9 +65,14 @@ def load_dit(cfg, path: str, device, dtype, seed: int) -> KairosWAM:
         load_checkpoint(net, path, dtype=dtype, device=device)
         return net.eval()
     torch.manual_seed(seed)
-    with torch.device(device):
-        net = KairosWAM(cfg)
-    return net.to(dtype).eval()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # built in its dtype: a random 4B model never exists in float32
+    try:
+        with torch.device(device):
+            net = KairosWAM(cfg)
+    finally:
+        torch.set_default_dtype(default)
+    return net.eval()
 
 
 def load_codec(cfg, path: str, device, official: bool):

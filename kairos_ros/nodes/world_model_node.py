@@ -28,7 +28,7 @@ from kairos_ros.core.diagnostics import LatencyStats, ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.observation import ObservationHistory
 from kairos_ros.core.params import ParameterError
-from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node, to_sec
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node
 from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, future_to_msg, observation_from_msg
 from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
 
