@@ -58,7 +58,7 @@ class QwenTextEncoder(nn.Module):
                              "was trained with, or a smaller drop count)")
         device = next(self.model.parameters()).device
         with torch.inference_mode():
-            out = self.model(input_ids=ids.to(device))
+            out = self.model(input_ids=ids.to(device), use_cache=False)  # one pass, no generation cache
         return out.last_hidden_state[:, self.drop_tokens:].float()  # (1, L - drop, hidden)
 
 

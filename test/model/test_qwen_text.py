@@ -1,5 +1,6 @@
-"""The Qwen text-encoder loader with real transformers code: tiny random Qwen2 / Qwen3 models and a
-small word-level tokenizer built offline with `tokenizers`, saved to tmp_path and loaded through
+"""The Qwen text-encoder loader with real transformers code: tiny random Qwen2, Qwen3, Qwen3.5 and
+Qwen2.5-VL models (AutoModel gives the multimodal ones' base model, fed text only) and a
+small byte-level BPE tokenizer built offline with `tokenizers`, saved to tmp_path and loaded through
 the loader (HF_HUB_OFFLINE, local_files_only: nothing reaches the network)."""
 import os
 
@@ -18,7 +19,8 @@ SYSTEM = "describe the robot video in detail"
 
 def build(root, kind: str):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoModel, PreTrainedTokenizerFast, Qwen2Config, Qwen3Config
+    from transformers import (AutoModel, PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2Config, Qwen3_5Config,
+                              Qwen3Config)
 
     # Byte-level BPE, as the Qwen tokenizers (transformers loads it as their tokenizer class).
     tok = Tokenizer(models.BPE())
@@ -31,9 +33,16 @@ def build(root, kind: str):
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>")
     fast.chat_template = CHAT
-    config_cls = Qwen2Config if kind == "qwen2" else Qwen3Config
-    cfg = config_cls(vocab_size=fast.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256)
+    text = dict(vocab_size=fast.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256)
+    vision = dict(depth=1, hidden_size=16, num_heads=2, intermediate_size=32, out_hidden_size=32)
+    if kind == "qwen3_5":  # the multimodal family of Qwen3.5-2B (kairos-4b-wam), linear-attention layers
+        cfg = Qwen3_5Config(text_config=text, vision_config=vision)
+    elif kind == "qwen2_5_vl":  # that of Qwen2.5-VL-7B-Instruct (-libero); M-RoPE sections fit head_dim 8
+        cfg = Qwen2_5_VLConfig(text_config=dict(text, rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}),
+                               vision_config=vision)
+    else:
+        cfg = (Qwen2Config if kind == "qwen2" else Qwen3Config)(**text)
     torch.manual_seed(0)
     model = AutoModel.from_config(cfg).eval()
     path = str(root / kind)
@@ -42,7 +51,7 @@ def build(root, kind: str):
     return path, model, fast
 
 
-@pytest.fixture(scope="module", params=["qwen2", "qwen3"])
+@pytest.fixture(scope="module", params=["qwen2", "qwen3", "qwen3_5", "qwen2_5_vl"])
 def saved(request, tmp_path_factory):
     return build(tmp_path_factory.mktemp("qwen"), request.param)
 
@@ -65,7 +74,7 @@ def test_drops_the_prefix_and_keeps_the_last_hidden_state(saved):
     ids = tok(prompt, return_tensors="pt")["input_ids"]
     assert ids.shape[1] > 20 and torch.equal(ids, enc.tokenizer(prompt, return_tensors="pt")["input_ids"])
     with torch.no_grad():
-        want = model(input_ids=ids).last_hidden_state[:, 5:]
+        want = model(input_ids=ids, use_cache=False).last_hidden_state[:, 5:]
     got = enc.encode("pick up the red cube")
     assert got.shape == (1, ids.shape[1] - 5, 32) and torch.allclose(got, want, atol=1e-6)
 
