@@ -112,3 +112,39 @@ def test_layout_order_and_statistics_reach_the_chunk(tmp_path, specs):
     enc = b.net.action_dit.proprio_encoder
     with torch.no_grad():
         assert torch.allclose(ctx[0, -1], enc(torch.tensor(want, dtype=torch.float32))[None][0], atol=1e-6)
+
+
+def manifest_header(name):
+    """A safetensors header with exactly the keys and shapes of an official 4B checkpoint (from the
+    manifests in test/fixtures/kairos_keys; no 4B file exists on these machines)."""
+    import ast
+    import os
+
+    from kairos_ros.model.checkpoint import Header
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "kairos_keys", name)
+    tensors = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                key, shape, _ = line.rstrip("\n").split("\t")
+                tensors[key] = (tuple(ast.literal_eval(shape)), "BF16")
+    return Header(path, tensors)
+
+
+def test_official_4b_checkpoint_keys_pass_the_start_up_checks(specs):
+    from kairos_ros.backends.kairos_loading import check_dit
+    from kairos_ros.model.checkpoint import CheckpointError
+    from kairos_ros.model.nano_format import dit_info
+
+    header = manifest_header("kairos-4b-wam-robotwin.keys.tsv")
+    info = dit_info(header)
+    assert (info.action_dim, info.state_dim, info.action_slots) == (14, 14, None)
+    opts = KairosOptions(model_preset="kairos-4b-wam", dit_checkpoint=header.path)
+    action, state = layouts(specs["dual"], opts, info)
+    cfg = model_config(opts, action, state, info)
+    check_dit(cfg, header)  # strict: every key and shape of the official file
+    libero = manifest_header("kairos-4b-wam-libero.keys.tsv")
+    with pytest.raises(CheckpointError, match="does not fit the model 'kairos-4b-wam': .*shape mismatches: "
+                                              r"action_dit.action_encoder.weight \(1024, 7\) != model \(1024, 14\)"):
+        check_dit(cfg, libero)
