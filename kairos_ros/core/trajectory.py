@@ -1,6 +1,13 @@
 """Chunk -> joint trajectory under the ros2_control joint_trajectory_controller contract
 (design.md convention 5): every configured joint in order, strictly increasing times, velocities
-given, ending at rest, positions within the limits."""
+given, ending at rest, positions within the limits.
+
+Positions are clamped to the joint limits, and a joint heading for a limit is slowed so that it
+never approaches it faster than it could stop there (speed <= sqrt(2 a d) at distance d, with a =
+BRAKE_SHARE x its max_acceleration): a bare clamp would stop it dead at the limit, an acceleration
+no robot has (the adapter's acceleration gate would refuse such a plan). Values changed by either
+count as `clamped`.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +16,8 @@ import numpy as np
 
 from kairos_ros.core.embodiment import slots_to_joints
 from kairos_ros.core.types import ActionChunkData
+
+BRAKE_SHARE = 0.9  # of max_acceleration, a margin for the discrete points under the gate's limit
 
 
 @dataclass
@@ -24,14 +33,14 @@ def chunk_to_trajectory(chunk: ActionChunkData, spec, current_positions=None, st
     """Row k of the chunk lands at start_delay + (k + 1) * step_period (may be <= 0 for a late
     chunk: callers drop those points). Velocities are central differences (the first uses the
     current positions when given), clamped to +-max_velocity; the last point is at rest."""
-    q = slots_to_joints(spec, chunk.values)  # (N, J)
+    target = slots_to_joints(spec, chunk.values)  # (N, J)
     lo, hi = spec.lower, spec.upper
-    clamped = int(np.count_nonzero((q < lo) | (q > hi)))
-    q = np.clip(q, lo, hi)
-    n = q.shape[0]
+    n = target.shape[0]
     dt = float(chunk.step_period)
     times = start_delay + dt * (np.arange(n) + 1.0)
     prev = np.clip(np.asarray(current_positions, dtype=np.float64), lo, hi) if current_positions is not None else None
+    q = brake_at_limits(np.clip(target, lo, hi), times, spec)
+    clamped = int(np.count_nonzero(np.abs(q - target) > 1e-12))
     padded = np.vstack([prev[None] if prev is not None else q[:1], q])  # row 0 = state before point 0
     vel = np.empty_like(q)
     if n == 1:
@@ -42,6 +51,32 @@ def chunk_to_trajectory(chunk: ActionChunkData, spec, current_positions=None, st
     vel[-1] = 0.0
     vel = np.clip(vel, -spec.max_velocity, spec.max_velocity)
     return TrajectoryPlan(list(spec.joint_names), times, q, vel, clamped)
+
+
+def brake_at_limits(q: np.ndarray, times: np.ndarray, spec) -> np.ndarray:
+    """Positions (N, J) inside the limits -> the same, except that no joint approaches a limit faster
+    than sqrt(2 a d) between consecutive points (a = BRAKE_SHARE * max_acceleration, d = distance
+    left). The first point is taken as it is: the way there from the measured state is not a
+    velocity (the start-jump gate's business), as in the velocity and acceleration gates."""
+    a = BRAKE_SHARE * np.asarray(spec.max_acceleration, dtype=np.float64)
+    dt = np.maximum(np.diff(np.asarray(times, dtype=np.float64)), 1e-9)[:, None]  # (N-1, 1)
+
+    def allowed(p, step):  # fastest segment velocities towards each limit from positions p
+        ad = a * step
+        with np.errstate(invalid="ignore"):
+            up = -ad + np.sqrt(ad * ad + 2 * a * np.maximum(spec.upper - p, 0.0))
+            down = ad - np.sqrt(ad * ad + 2 * a * np.maximum(p - spec.lower, 0.0))
+        return down, up
+
+    u = np.diff(q, axis=0) / dt
+    down, up = allowed(q[:-1], dt)
+    if np.all((u <= up) & (u >= down)):  # the common case: nowhere near a limit at speed
+        return q
+    out = q.copy()
+    for k in range(1, q.shape[0]):  # forward pass: each point from the braked one before it
+        lo_k, hi_k = allowed(out[k - 1], dt[k - 1])
+        out[k] = out[k - 1] + np.clip((q[k] - out[k - 1]) / dt[k - 1], lo_k, hi_k) * dt[k - 1]
+    return out
 
 
 def hold_trajectory(spec, positions, duration: float) -> TrajectoryPlan:
@@ -55,8 +90,8 @@ def hold_trajectory(spec, positions, duration: float) -> TrajectoryPlan:
 def replan_positions(plan: TrajectoryPlan, positions: np.ndarray, spec, current_positions=None) -> TrajectoryPlan:
     """The same times with new positions (e.g. blended): clamped, velocities recomputed by central
     differences over the (possibly uneven) times, the last point at rest."""
-    q = np.clip(np.asarray(positions, dtype=np.float64), spec.lower, spec.upper)
     t = np.asarray(plan.times, dtype=np.float64)
+    q = brake_at_limits(np.clip(np.asarray(positions, dtype=np.float64), spec.lower, spec.upper), t, spec)
     n = q.shape[0]
     vel = np.zeros_like(q)
     if n > 1:

@@ -172,7 +172,7 @@ def make_bag(args: argparse.Namespace) -> dict:
     spec = load_embodiment(args.embodiment)
     names = list(spec.joint_names)
     grippers = [slot.endswith("gripper") or is_gripper(n) for n, slot in zip(names, spec.slot_names)]
-    motion = JointMotion(names, spec.lower, spec.upper, args.seed, grippers)
+    motion = JointMotion(names, spec.lower, spec.upper, args.seed, grippers, spec.max_velocity, spec.max_acceleration)
     # Slot names say which arm a joint belongs to (left_arm.*, right_arm.*) whatever the robot calls it.
     scenes = [Scene(cam, k, args.width, args.height, list(spec.slot_names), args.seed, grippers)
               for k, cam in enumerate(args.camera_names)]

@@ -5,8 +5,11 @@ regenerated bags carry byte-identical message payloads.
 
 Joints: each joint follows a sum of three low-frequency sinusoids (0.08-0.45 Hz) around the middle
 of its range, reaching at most 40 % of the half-range, so positions stay strictly inside the
-limits. Grippers (flagged by the caller, by default joints named "*gripper*") open and close
-slowly (one sinusoid of 0.1-0.2 Hz between 5 % and 95 % of their range). Velocities are the exact time derivatives.
+limits; when the robot's velocity and acceleration limits are given, the amplitude is also small
+enough that the motion needs at most half of each (a synthetic robot moves as a real one could).
+Grippers (flagged by the caller, by default joints named "*gripper*") open and close slowly (one
+sinusoid of 0.1-0.2 Hz between 5 % and 95 % of their range). Velocities are the exact time
+derivatives.
 
 Cameras: a fixed gradient + soft checker background per camera and three anti-aliased shapes
 (two discs, one rectangle) whose positions follow the joints (a shape's x and y are two joints'
@@ -19,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 AMPLITUDE = 0.4  # fraction of the half-range the sum of sinusoids reaches at most
+LIMIT_SHARE = 0.5  # share of the velocity / acceleration limits the motion may use
 FALLBACK_HALF_RANGE = np.pi  # joints without finite limits (continuous joints)
 PALETTE = np.array([[230, 60, 50], [40, 170, 70], [50, 90, 220], [240, 200, 40], [200, 70, 200],
                     [40, 200, 210]], dtype=np.float32)
@@ -31,7 +35,8 @@ def is_gripper(name: str) -> bool:
 class JointMotion:
     """q(t), dq/dt(t) for joints with limits [lower, upper]; vectorised over time."""
 
-    def __init__(self, names: list[str], lower, upper, seed: int, grippers=None):
+    def __init__(self, names: list[str], lower, upper, seed: int, grippers=None, max_velocity=None,
+                 max_acceleration=None):
         self.names = list(names)
         grippers = [is_gripper(n) for n in self.names] if grippers is None else list(grippers)
         lower = np.asarray(lower, dtype=np.float64)
@@ -49,6 +54,12 @@ class JointMotion:
         # Grippers: one slow sinusoid only.
         self.freq[self.gripper, 0] = rng.uniform(0.1, 0.2, size=int(self.gripper.sum()))
         self.weight[self.gripper] = (1.0, 0.0, 0.0)
+        self.scale = np.where(self.gripper, 0.9 * self.half, AMPLITUDE * self.half)
+        omega = 2.0 * np.pi * self.freq
+        for limit, bound in ((max_velocity, (self.weight * omega).sum(axis=1)),  # max |du/dt|
+                             (max_acceleration, (self.weight * omega ** 2).sum(axis=1))):  # max |d2u/dt2|
+            if limit is not None:
+                self.scale = np.minimum(self.scale, LIMIT_SHARE * np.asarray(limit, dtype=np.float64) / bound)
 
     def _unit(self, t) -> tuple[np.ndarray, np.ndarray]:
         """u(t) in [-1, 1] and du/dt, each (T, J)."""
@@ -64,8 +75,7 @@ class JointMotion:
     def state(self, t) -> tuple[np.ndarray, np.ndarray]:
         """(positions, velocities), each (T, J) float64."""
         u, du = self._unit(t)
-        scale = np.where(self.gripper, 0.9 * self.half, AMPLITUDE * self.half)
-        return self.mid + scale * u, scale * du
+        return self.mid + self.scale * u, self.scale * du
 
     def normalised(self, t) -> np.ndarray:
         """Joint positions mapped to [-1, 1] over their motion range, (T, J)."""

@@ -64,9 +64,10 @@ def test_replan_positions_keeps_contract():
     times = np.array([0.03, 0.08, 0.13, 0.18])
     base = TrajectoryPlan(list(spec.joint_names), times, np.zeros((4, 8)), np.zeros((4, 8)))
     q = np.tile((spec.lower + spec.upper) / 2, (4, 1)) + np.linspace(0, 0.01, 4)[:, None]
-    q[2, 0] = 99.0  # far outside the limits: clamped
+    q[2, 0] = 99.0  # far outside the limits: clamped, and braked on the way there
     out = replan_positions(base, q, spec, current_positions=q[0])
-    assert np.all(out.positions <= spec.upper) and out.positions[2, 0] == spec.upper[0]
+    assert np.all(out.positions <= spec.upper) and q[1, 0] < out.positions[2, 0] < spec.upper[0]
+    np.testing.assert_array_equal(out.positions[:2], q[:2])  # untouched where no limit is near
     assert np.all(out.velocities[-1] == 0.0) and np.all(np.abs(out.velocities) <= spec.max_velocity)
     assert np.array_equal(out.times, times)
     assert out.velocities[1, 1] == pytest.approx((q[2, 1] - q[0, 1]) / (times[2] - times[0]))

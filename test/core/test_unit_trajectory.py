@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from kairos_ros.core.embodiment import load_embodiment, slots_to_joints
-from kairos_ros.core.trajectory import TrajectoryPlan, chunk_to_trajectory, hold_trajectory, replan_positions
+from kairos_ros.core.safety import SafetyLimits, SafetyState
+from kairos_ros.core.trajectory import (BRAKE_SHARE, TrajectoryPlan, chunk_to_trajectory, hold_trajectory,
+                                        replan_positions)
 from kairos_ros.core.types import ActionChunkData
 
 SPECS = {name: load_embodiment(name) for name in ("single_arm", "dual_arm", "dexterous_hand")}
@@ -18,6 +20,26 @@ def random_chunk(spec, rng, horizon, dt, overshoot=0.2):
     span = spec.upper - spec.lower
     q = rng.uniform(spec.lower - overshoot * span, spec.upper + overshoot * span, (horizon, spec.dim))
     return ActionChunkData(2.0, spec.name, list(spec.slot_names), to_slots(spec, q).astype(np.float32), dt)
+
+
+def check_braking(spec, plan, clipped):
+    """Independent check of the braking rule: between consecutive points no joint heads for a limit
+    faster than sqrt(2 a d) (a = BRAKE_SHARE x max_acceleration, d the distance left from the
+    earlier point), and a position differs from its clipped target only where that bound binds."""
+    a = BRAKE_SHARE * spec.max_acceleration
+    q, t = plan.positions, plan.times
+    np.testing.assert_array_equal(q[0], clipped[0])  # the first point is never braked
+    for k in range(1, len(t)):
+        u = (q[k] - q[k - 1]) / (t[k] - t[k - 1])
+        to_upper = np.sqrt(2 * a * (spec.upper - q[k - 1]))
+        to_lower = np.sqrt(2 * a * (q[k - 1] - spec.lower))
+        assert np.all(u <= to_upper + 1e-9) and np.all(-u <= to_lower + 1e-9)
+        braked = np.abs(q[k] - clipped[k]) > 1e-12
+        ad = a * (t[k] - t[k - 1])
+        bound_up = -ad + np.sqrt(ad * ad + 2 * a * (spec.upper - q[k - 1]))
+        bound_down = ad - np.sqrt(ad * ad + 2 * a * (q[k - 1] - spec.lower))
+        on_bound = np.isclose(u, bound_up, atol=1e-9) | np.isclose(u, bound_down, atol=1e-9)
+        assert np.all(on_bound[braked]), f"point {k}: changed without the bound binding"
 
 
 def reference_velocities(q, dt, prev):
@@ -51,12 +73,14 @@ def test_jtc_contract_on_random_chunks(name, seed):
     # strictly increasing times, row k at (k + 1) * dt
     assert np.all(np.diff(plan.times) > 0) and plan.times[0] > 0
     np.testing.assert_allclose(plan.times, dt * np.arange(1, horizon + 1))
-    # positions clamped to the limits, and the clamping counted
+    # positions clamped to the limits and braked on the way there, every changed value counted
     v = slots_to_joints(spec, chunk.values)
-    assert plan.clamped == int(np.count_nonzero((v < spec.lower) | (v > spec.upper)))
-    assert plan.clamped > 0  # 20 % overshoot: some values certainly land outside
+    outside = int(np.count_nonzero((v < spec.lower) | (v > spec.upper)))
+    changed = np.abs(plan.positions - v) > 1e-12
+    assert plan.clamped == int(np.count_nonzero(changed)) >= outside
+    assert outside > 0  # 20 % overshoot: some values certainly land outside
     assert np.all(plan.positions >= spec.lower) and np.all(plan.positions <= spec.upper)
-    np.testing.assert_array_equal(plan.positions, np.clip(v, spec.lower, spec.upper))
+    check_braking(spec, plan, np.clip(v, spec.lower, spec.upper))
     # velocities given, finite, within +-max_velocity; the last point exactly at rest
     assert np.all(np.isfinite(plan.velocities))
     assert np.all(np.abs(plan.velocities) <= spec.max_velocity)
@@ -84,7 +108,11 @@ def test_velocity_clamp_on_a_jump():
     values[1] = spec.upper  # a jump far faster than max_velocity in 0.01 s
     plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), to_slots(spec, values), 0.01),
                                spec)
-    np.testing.assert_array_equal(np.abs(plan.velocities[0]), spec.max_velocity)
+    assert np.all(np.abs(plan.velocities) <= spec.max_velocity)
+    arm = spec.slot_scale == 1  # the arm joints: braked towards the limit, still far faster than allowed
+    np.testing.assert_array_equal(np.abs(plan.velocities[0, arm]), spec.max_velocity[arm])
+    # a finger cannot reach 1 m/s over its 18 mm to the limit with 2 m/s^2: it is braked below that
+    assert np.all(np.abs(plan.velocities[0, ~arm]) < spec.max_velocity[~arm])
 
 
 def test_first_velocity_uses_clamped_current_positions():
@@ -111,8 +139,30 @@ def test_start_delay_shifts_times_only(delay):
     base = chunk_to_trajectory(chunk, spec)
     shifted = chunk_to_trajectory(chunk, spec, start_delay=delay)
     np.testing.assert_allclose(shifted.times, base.times + delay)
-    np.testing.assert_array_equal(shifted.positions, base.positions)
-    np.testing.assert_array_equal(shifted.velocities, base.velocities)
+    np.testing.assert_allclose(shifted.positions, base.positions, atol=1e-12)  # braking sees the same steps
+    np.testing.assert_allclose(shifted.velocities, base.velocities, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_running_into_a_limit_is_braked_within_the_acceleration_limit(name):
+    """A constant-velocity plan through the upper limit (as the extrapolate baseline makes) stops at
+    the limit without exceeding max_acceleration: the acceleration gate passes it."""
+    spec = SPECS[name]
+    mid = (spec.lower + spec.upper) / 2
+    rate = 0.5 * spec.max_velocity
+    dt = 0.05
+    n = int(1.5 * np.max((spec.upper - mid) / (rate * dt))) + 10  # long enough to run far past every limit
+    q = mid + rate * dt * np.arange(1, n + 1)[:, None]
+    plan = chunk_to_trajectory(ActionChunkData(0.0, spec.name, list(spec.slot_names), to_slots(spec, q), dt), spec, mid)
+    assert plan.clamped > 0 and np.all(plan.positions <= spec.upper)
+    seg = np.diff(plan.positions, axis=0) / dt
+    accel = np.abs(np.diff(seg, axis=0)) / dt
+    assert np.all(accel <= spec.max_acceleration * 1.05), accel.max(axis=0) / spec.max_acceleration
+    SafetyState(spec, SafetyLimits(max_start_jump=10, max_step=10)).check_plan(plan, mid)
+    reached = spec.upper - plan.positions[-1]
+    assert np.all(reached < 0.02 * (spec.upper - spec.lower))  # it still gets (nearly) there
+    bare = np.clip(q, spec.lower, spec.upper)
+    assert np.abs(np.diff(np.diff(bare, axis=0), axis=0)).max() / dt ** 2 > 1.05 * spec.max_acceleration.min()
 
 
 def test_hold_trajectory():

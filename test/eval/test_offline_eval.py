@@ -34,7 +34,7 @@ def test_summary_is_consistent(single_arm):
     s = single_arm["hold"]
     assert TOP_KEYS <= set(s)
     counts, actions = s["counts"], s["actions"]
-    assert s["config"]["embodiment"] == "single_arm" and s["config"]["embodiment_detected"]
+    assert s["config"]["embodiment"] == "franka_panda" and s["config"]["embodiment_detected"]  # by its joints
     assert s["config"]["layout"] == "single" and s["config"]["cameras"] == {"head": "/cameras/head/image_raw"}
     assert 35 <= counts["observations"] <= 41  # 4 s of 10 Hz camera, one observation per frame
     assert counts["predictions"] == counts["observations"]
@@ -48,8 +48,8 @@ def test_summary_is_consistent(single_arm):
     assert frames["offsets"] == sorted(frames["offsets"])
 
 
-@pytest.mark.parametrize("bag, embodiment, layout", [("dual_arm_sqlite3", "dual_arm", "side_by_side"),
-                                                     ("hand_compressed_mcap", "dexterous_hand", "single")])
+@pytest.mark.parametrize("bag, embodiment, layout", [("dual_arm_sqlite3", "aloha", "side_by_side"),
+                                                     ("hand_compressed_mcap", "shadow_hand", "single")])
 def test_other_storages_and_encodings(bag, embodiment, layout):
     s = evaluate_bag(BAGS / bag, "extrapolate", horizon=8, max_steps=10)
     assert s["config"]["embodiment"] == embodiment and s["config"]["layout"] == layout
@@ -98,5 +98,5 @@ def test_bad_arguments(tmp_path, capsys):
     assert "octopus" in capsys.readouterr().err
     assert main([str(SINGLE), "--backend", "hold", "--cameras", "/nope/image_raw", "--quiet"]) == 2
     assert "/nope/image_raw" in capsys.readouterr().err
-    with pytest.raises(EvalError, match="dual_arm"):  # the wrong embodiment for the recorded joints
+    with pytest.raises(EvalError, match="aloha"):  # the wrong embodiment (named by an alias) for the joints
         evaluate_bag(SINGLE, "hold", embodiment="dual_arm")

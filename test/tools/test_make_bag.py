@@ -112,6 +112,10 @@ def test_joints_within_limits_and_commands_lead(tmp_path, embodiment):
     np.testing.assert_allclose(commands[:-5], states[5:], atol=1e-12)  # 0.1 s lead = 5 samples at 50 Hz
     finite_diff = np.diff(states, axis=0) * 50.0
     np.testing.assert_allclose(finite_diff, 0.5 * (velocities[1:] + velocities[:-1]), atol=0.02)
+    # the synthetic robot moves as the real one could: within half its velocity and acceleration limits
+    assert np.all(np.abs(velocities) <= 0.5 * spec.max_velocity + 1e-9)
+    accel = np.diff(velocities, axis=0) * 50.0
+    assert np.all(np.abs(accel) <= 0.5 * spec.max_acceleration * 1.01)
 
 
 @pytest.mark.parametrize("bag", [FIXTURES / "single_arm_mcap", FIXTURES / "dual_arm_sqlite3",
