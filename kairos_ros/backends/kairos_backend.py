@@ -72,6 +72,21 @@ def _check_options(o: KairosOptions) -> None:
                          "(or both 0: any size that is)")
 
 
+TRAINED_FOR = ("temporal_mode", "history_frames", "image_width", "image_height")
+
+
+def check_trained_for(o: KairosOptions, info) -> None:
+    """Weights trained for one temporal mode, history or image size predict garbage under another:
+    refuse, naming the parameter, the value given and the value the checkpoint was trained for."""
+    trained = (info.trained_for if info else None) or {}
+    wrong = [(k, getattr(o, k), trained[k]) for k in TRAINED_FOR if k in trained and getattr(o, k) != trained[k]]
+    if wrong:
+        given = ", ".join(f"{k} = {v!r}" for k, v, _ in wrong)
+        need = " ".join(f"{k}:={t}" for k, _, t in wrong)
+        raise ValueError(f"parameter 'dit_checkpoint' = '{o.dit_checkpoint}' was trained for {need}, but {given}: "
+                         f"set {need}")
+
+
 class KairosBackend(Backend):
     name = "kairos"
 
@@ -84,6 +99,7 @@ class KairosBackend(Backend):
         check_size(get_preset(o.model_preset), self.device, o.allow_large_preset_on_cpu)
         header = read_header(o.dit_checkpoint) if o.dit_checkpoint else None
         info = dit_info(header) if header else None
+        check_trained_for(o, info)
         self.action_slots, self.state_slots = layouts(spec, o, info)
         cfg = model_config(o, self.action_slots, self.state_slots, info)
         if header:

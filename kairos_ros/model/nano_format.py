@@ -7,7 +7,9 @@ dit_checkpoint    keys `video_dit.*`, `action_dit.*` (the official layout, check
                   metadata: kairos.format = kairos-dit/1, kairos.preset, kairos.action_slots and
                   kairos.state_slots (JSON lists of unified slot names, the model's layout order),
                   optionally kairos.stats (JSON: a Kairos stats dict, `{state|action}/default/
-                  global_{mean,std,min,max}` in layout order) and kairos.normalization (zscore|minmax).
+                  global_{mean,std,min,max}` in layout order), kairos.normalization (zscore|minmax)
+                  and kairos.trained_for (JSON: the settings the weights were trained for, which the
+                  backend then requires: temporal_mode, history_frames, image_width, image_height).
 codec_checkpoint  ConvCodec: keys `encoder.*`, `decoder.*`; metadata kairos.format = kairos-conv-codec/1,
                   kairos.channels, kairos.width, optionally kairos.latents_mean / kairos.latents_std
                   (JSON lists, per channel). (A Wan-style AutoencoderKLWan folder works too: wan_vae.py.)
@@ -38,6 +40,7 @@ class DitInfo:
     state_slots: list | None = None
     stats: dict | None = None
     normalization: str | None = None
+    trained_for: dict | None = None  # e.g. {"temporal_mode": "official", "history_frames": 4, "image_width": 128}
 
 
 def _json(header: Header, key: str, kind):
@@ -62,7 +65,8 @@ def dit_info(header: Header) -> DitInfo:
         raise CheckpointError(f"'{header.path}' is not a Kairos DiT checkpoint: no tensor {exc}") from exc
     info = DitInfo(action_dim, state_dim, header.metadata.get("kairos.preset"),
                    _json(header, "kairos.action_slots", list), _json(header, "kairos.state_slots", list),
-                   _json(header, "kairos.stats", dict), header.metadata.get("kairos.normalization"))
+                   _json(header, "kairos.stats", dict), header.metadata.get("kairos.normalization"),
+                   _json(header, "kairos.trained_for", dict))
     for name, slots, dim in (("action", info.action_slots, action_dim), ("state", info.state_slots, state_dim)):
         if slots is not None and len(slots) != dim:
             raise CheckpointError(f"'{header.path}': kairos.{name}_slots lists {len(slots)} slots but the weights "
@@ -71,7 +75,7 @@ def dit_info(header: Header) -> DitInfo:
 
 
 def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = None,
-             normalization: str | None = None) -> None:
+             normalization: str | None = None, trained_for: dict | None = None) -> None:
     cfg = model.cfg
     if len(action_slots) != cfg.action.action_dim or len(state_slots) != cfg.action.state_dim:
         raise ValueError(f"{len(action_slots)} action / {len(state_slots)} state slots for a model of action_dim "
@@ -82,6 +86,8 @@ def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = N
         meta["kairos.stats"] = json.dumps(stats)
     if normalization is not None:
         meta["kairos.normalization"] = normalization
+    if trained_for is not None:
+        meta["kairos.trained_for"] = json.dumps(trained_for, sort_keys=True)
     save_checkpoint(model.state_dict(), path, meta)
 
 

@@ -82,3 +82,22 @@ def test_wan_vae_folder_as_the_nano_codec(specs, tmp_path, monkeypatch):
     assert b.codec.temporal_factor == 4 and "codec" not in b.random_parts
     pred = b.predict([obs(specs["dual"], 1.0)], 8, 0.05)  # one future latent frame -> 4 pixel frames, 3 kept
     assert len(pred.frames) == 3 and all(f.shape == (64, 80, 3) for f in pred.frames)
+
+
+def test_trained_for_settings_are_required(saved, specs, tmp_path):
+    """A checkpoint that says which temporal mode, history and image size it was trained for refuses
+    other settings by name (and the value to set), and starts with the matching ones."""
+    src, paths, _ = saved
+    order = list(reversed(specs["arm"].slot_names))
+    dit = str(tmp_path / "dit_official.safetensors")
+    save_dit(src.net, dit, order, order, stats(8), "zscore",
+             {"temporal_mode": "official", "history_frames": 3, "image_width": 80, "image_height": 64})
+    p = {**paths, "dit_checkpoint": dit}
+    with pytest.raises(ValueError, match=r"trained for temporal_mode:=official history_frames:=3 image_width:=80 "
+                                         r"image_height:=64, but temporal_mode = 'streaming', history_frames = 1"):
+        make_backend("kairos", specs["arm"], **p)
+    with pytest.raises(ValueError, match=r"trained for image_width:=80 image_height:=64, but image_width = 0"):
+        make_backend("kairos", specs["arm"], temporal_mode="official", history_frames=3, **p)
+    b = make_backend("kairos", specs["arm"], temporal_mode="official", history_frames=3, image_width=80,
+                     image_height=64, flow_steps=2, **p)
+    assert b.random_parts == [] and b.predict([obs(specs["arm"], 1.0)], 4, 0.05).chunk.values.shape == (4, 8)
