@@ -10,6 +10,7 @@ count as `clamped`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,12 +71,22 @@ def brake_at_limits(q: np.ndarray, times: np.ndarray, spec) -> np.ndarray:
 
     u = np.diff(q, axis=0) / dt
     down, up = allowed(q[:-1], dt)
-    if np.all((u <= up) & (u >= down)):  # the common case: nowhere near a limit at speed
+    bad = (u > up) | (u < down)  # (N-1, J) segments that head for a limit too fast
+    if not bad.any():  # the common case: nowhere near a limit at speed
         return q
     out = q.copy()
-    for k in range(1, q.shape[0]):  # forward pass: each point from the braked one before it
-        lo_k, hi_k = allowed(out[k - 1], dt[k - 1])
-        out[k] = out[k - 1] + np.clip((q[k] - out[k - 1]) / dt[k - 1], lo_k, hi_k) * dt[k - 1]
+    steps = dt[:, 0].tolist()
+    for j in np.flatnonzero(bad.any(axis=0)).tolist():  # forward pass, joint by joint, from its first bad segment
+        a_j, lo, hi = float(a[j]), float(spec.lower[j]), float(spec.upper[j])
+        p = float(q[int(np.argmax(bad[:, j])), j])
+        for k in range(int(np.argmax(bad[:, j])) + 1, q.shape[0]):
+            h = steps[k - 1]
+            ad = a_j * h
+            v = (float(q[k, j]) - p) / h
+            v = min(v, -ad + math.sqrt(ad * ad + 2 * a_j * max(hi - p, 0.0)))
+            v = max(v, ad - math.sqrt(ad * ad + 2 * a_j * max(p - lo, 0.0)))
+            p += v * h
+            out[k, j] = p
     return out
 
 

@@ -138,7 +138,8 @@ def parse_args(argv=None):
     ap.add_argument("--list", action="store_true", help="list the robots and their model sources")
     ap.add_argument("--mjcf", help="convert this MJCF file instead of a reference robot")
     ap.add_argument("--root", default="world", help="with --mjcf: root body (default: the world body)")
-    ap.add_argument("--root-link", default="base_link", help="with --mjcf: URDF name of the root link")
+    ap.add_argument("--root-link", default="", help="with --mjcf: URDF name of the root link (default: the "
+                    "root body's name, sanitised)")
     ap.add_argument("--subtree", action="append", default=[], help="with --mjcf: body below the root to take "
                                                                   "(repeatable; default all but free bodies)")
     ap.add_argument("--site", action="append", default=[], help="with --mjcf: site to add as a link (repeatable)")
