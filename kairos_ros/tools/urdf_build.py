@@ -161,12 +161,13 @@ class UrdfBuilder:
         self.links: list[str] = []
         self.joints: list[str] = []
         self.materials: dict[str, str] = {}
-        self.names: set[str] = set()
+        self.names: dict[str, set] = {"link": set(), "joint": set()}
 
-    def _unique(self, name: str) -> str:
-        if name in self.names:
-            raise ValueError(f"name '{name}' is used twice in the URDF (a link or joint); rename it in the MJCF")
-        self.names.add(name)
+    def _unique(self, name: str, kind: str) -> str:
+        """URDF links and joints are separate namespaces; within each a (sanitised) name is unique."""
+        if name in self.names[kind]:
+            raise ValueError(f"{kind} name '{name}' is used twice in the URDF (after sanitising); rename it in the MJCF")
+        self.names[kind].add(name)
         return name
 
     def _bodies(self) -> list[int]:
@@ -215,7 +216,7 @@ class UrdfBuilder:
 
     def _link(self, name: str, b: int | None, geoms: bool = True) -> None:
         m = self.m
-        parts = [f'  <link name="{self._unique(name)}">']
+        parts = [f'  <link name="{self._unique(name, "link")}">']
         if b is not None and m.body_mass[b] > 0:
             ip = Pose(m.body_ipos[b].copy(), quat_to_mat(m.body_iquat[b]))
             ixx, iyy, izz = (fmt(x, 6) for x in m.body_inertia[b])
@@ -285,7 +286,7 @@ class UrdfBuilder:
         return f'    <limit{bounds} effort="{fmt(effort, 6)}" velocity="{fmt(velocity, 6)}"/>'
 
     def _joint(self, name: str, kind: str, parent: str, child: str, origin: Pose, extra: list[str] = ()) -> None:
-        self.joints.append("\n".join([f'  <joint name="{self._unique(name)}" type="{kind}">',
+        self.joints.append("\n".join([f'  <joint name="{self._unique(name, "joint")}" type="{kind}">',
                                       f'    <parent link="{parent}"/>', f'    <child link="{child}"/>',
                                       f"    {origin.origin()}", *extra, "  </joint>"]))
 

@@ -204,7 +204,9 @@ def test_toy_mjcf_features(tmp_path):
      r"ball joints \['knob'\] cannot be expressed in URDF"),
     (lambda x: x.replace('axis="1 1 0" range="-0.1 0.2" ref="0.05"', 'axis="1 1 0"'),
      "slide joint 'j/slide' has no range"),
-    (lambda x: x.replace('name="tip"', 'name="j_hinge_b"'), "name 'j_hinge_b' is used twice"),
+    (lambda x: x.replace('name="follow"', 'name="j:slide"').replace('joint1="follow"', 'joint1="j:slide"'),
+     "joint name 'j_slide' is used twice"),  # two MJCF names, one after sanitising
+    (lambda x: x.replace('name="tip"', 'name="j_slide:link"'), "link name 'j_slide_link' is used twice"),
 ])
 def test_toy_mjcf_refusals(tmp_path, edit, msg):
     with pytest.raises(ValueError, match=msg):
