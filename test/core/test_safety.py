@@ -41,7 +41,7 @@ def test_step_gate():
 
 def test_velocity_gate():
     off = np.zeros((3, len(MID)))
-    off[2:, 0] = 0.15  # 0.15 rad in 0.05 s = 3 rad/s > 2.175 rad/s for panda_joint1
+    off[2:, 0] = 0.15  # 0.15 rad in 0.05 s = 3 rad/s > 2.175 rad/s for robot_panda0_joint1
     with pytest.raises(ChunkError, match="velocity gate: joint 'robot_panda0_joint1' needs 3.000/s between points 1 and 2"):
         state().check_plan(plan(off), MID)
 
