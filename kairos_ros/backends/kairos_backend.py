@@ -38,6 +38,7 @@ from kairos_ros.backends.kairos_setup import (PRESET_LAYOUTS, KairosOptions, che
                                               normalizers, resolve_device, resolve_dtype)
 from kairos_ros.core.action_space import from_layout, to_layout
 from kairos_ros.core.embodiment import state_to_slots
+from kairos_ros.core.paths import resolve_resource
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
 from kairos_ros.model.checkpoint import read_header
 from kairos_ros.model.codecs import check_frame_size
@@ -72,6 +73,7 @@ def _check_options(o: KairosOptions) -> None:
                          "(or both 0: any size that is)")
 
 
+RESOURCE_PARAMS = ("dit_checkpoint", "codec_checkpoint", "text_checkpoint", "action_stats")
 TRAINED_FOR = ("temporal_mode", "history_frames", "image_width", "image_height")
 
 
@@ -92,6 +94,9 @@ class KairosBackend(Backend):
 
     def __init__(self, spec, num_predicted_frames: int = 0, **params):
         super().__init__(spec, num_predicted_frames)
+        for key in RESOURCE_PARAMS:  # package://kairos_ros/... -> the bundled file
+            if isinstance(params.get(key), str):
+                params[key] = resolve_resource(params[key], f"parameter '{key}'")
         self.opts = o = KairosOptions(**params)  # TypeError on an unknown parameter (the registry names it)
         _check_options(o)
         self.device = resolve_device(o.device)

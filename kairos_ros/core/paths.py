@@ -27,6 +27,24 @@ def find_data(*parts: str) -> str | None:
     return None
 
 
+RESOURCE_PREFIX = f"package://{PACKAGE}/"
+
+
+def resolve_resource(value: str, what: str) -> str:
+    """A path given as `package://kairos_ros/<relative path>` (the ROS resource convention) ->
+    the file in the package's share folder or the source checkout; other values unchanged.
+    Raises ValueError naming `what` when the packaged file does not exist."""
+    if not value.startswith("package://"):
+        return value
+    if not value.startswith(RESOURCE_PREFIX):
+        raise ValueError(f"{what} = '{value}': only {RESOURCE_PREFIX}... resources can be resolved here")
+    rel = value[len(RESOURCE_PREFIX):]
+    path = find_data(*rel.split("/")) if rel else None
+    if path is None:
+        raise ValueError(f"{what} = '{value}': no such file in the {PACKAGE} package ({', '.join(share_dirs())})")
+    return path
+
+
 FASTDDS_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 

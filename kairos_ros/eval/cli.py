@@ -51,8 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--slop", type=float, default=0.05, help="synchronisation slop (s)")
     ap.add_argument("--rate", type=float, default=10.0, help="perception rate_hz, emulated in bag time")
     ap.add_argument("--joint-topic", default="/joint_states")
-    ap.add_argument("--backend-param", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra backend constructor option (value parsed as JSON when it can be)")
+    ap.add_argument("--backend-param", action="append", default=[], metavar="[BACKEND:]KEY=VALUE",
+                    help="extra backend constructor option (value parsed as JSON when it can be); "
+                         "with a BACKEND: prefix it goes to that backend only (when comparing several)")
     ap.add_argument("--out", default=None, help="report folder (default out/eval-<bag>-<backend>)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
@@ -66,19 +67,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error(f"--max-steps {args.max_steps} must be >= 1")
     if args.frames < 0:
         ap.error(f"--frames {args.frames} must be >= 0")
-    params = {}
-    for item in args.backend_param:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            ap.error(f"--backend-param '{item}' must look like KEY=VALUE")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    args.backend_params = params
     args.backends = [b.strip() for b in args.backend.split(",")]
     if any(not b for b in args.backends) or len(set(args.backends)) != len(args.backends):
         ap.error(f"--backend '{args.backend}' must name backends once each, comma-separated")
+    args.backend_params = {b: {} for b in args.backends}
+    for item in args.backend_param:
+        key, sep, value = item.partition("=")
+        target, colon, key = key.rpartition(":") if ":" in key else ("", "", key)
+        if not sep or not key or (colon and not target):
+            ap.error(f"--backend-param '{item}' must look like KEY=VALUE or BACKEND:KEY=VALUE")
+        if target and target not in args.backend_params:
+            ap.error(f"--backend-param '{item}' names backend '{target}', which is not among {args.backends}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        for backend in ([target] if target else args.backends):
+            args.backend_params[backend][key] = parsed
     return args
 
 
@@ -94,7 +99,7 @@ def _evaluate(args, backend: str) -> dict:
         layout=args.layout, tile_width=args.tile_width, tile_height=args.tile_height, horizon=args.horizon,
         step_period=args.step_period, history=args.history, num_predicted_frames=args.frames,
         max_steps=args.max_steps, slop=args.slop, rate=args.rate, joint_topic=args.joint_topic,
-        backend_params=args.backend_params, progress=not args.quiet)
+        backend_params=args.backend_params[backend], progress=not args.quiet)
 
 
 def _say(backend: str, summary: dict) -> None:

@@ -165,17 +165,23 @@ def followers(spec, extra: list[str]) -> list[tuple[int, float, float]]:
     return out
 
 
+def synthetic_robot(spec, seed: int, camera_names, width: int, height: int):
+    """The joint motion and the camera scenes of a recording of `spec` (also kairos-train's episodes)."""
+    names = list(spec.joint_names)
+    grippers = [slot.endswith("gripper") or is_gripper(n) for n, slot in zip(names, spec.slot_names)]
+    motion = JointMotion(names, spec.lower, spec.upper, seed, grippers, spec.max_velocity, spec.max_acceleration)
+    # Slot names say which arm a joint belongs to (left_arm.*, right_arm.*) whatever the robot calls it.
+    scenes = [Scene(cam, k, width, height, list(spec.slot_names), seed, grippers) for k, cam in enumerate(camera_names)]
+    return motion, scenes
+
+
 def make_bag(args: argparse.Namespace) -> dict:
     """Write the bag described by parsed arguments; returns {topic: message count}."""
     from kairos_ros.core.embodiment import load_embodiment
 
     spec = load_embodiment(args.embodiment)
     names = list(spec.joint_names)
-    grippers = [slot.endswith("gripper") or is_gripper(n) for n, slot in zip(names, spec.slot_names)]
-    motion = JointMotion(names, spec.lower, spec.upper, args.seed, grippers, spec.max_velocity, spec.max_acceleration)
-    # Slot names say which arm a joint belongs to (left_arm.*, right_arm.*) whatever the robot calls it.
-    scenes = [Scene(cam, k, args.width, args.height, list(spec.slot_names), args.seed, grippers)
-              for k, cam in enumerate(args.camera_names)]
+    motion, scenes = synthetic_robot(spec, args.seed, args.camera_names, args.width, args.height)
     extra = list(spec.ignore_joints)
     follow = followers(spec, extra)
     start_ns = int(round(args.start_time * 1e9))

@@ -62,3 +62,19 @@ def test_compare_real_summaries_matches_each_report():
     c = compare({"hold": hold, "extrapolate": extra})
     assert c["backends"]["hold"]["mae_per_step"] == pytest.approx(hold["actions"]["per_step"]["mae"])
     assert c["backends"]["extrapolate"]["mae"] == pytest.approx(extra["actions"]["overall"]["mae"])
+
+
+def test_backend_params_can_target_one_backend():
+    from kairos_ros.eval.cli import parse_args
+
+    args = parse_args([str(SINGLE), "--backend", "hold,extrapolate", "--backend-param", "extrapolate:foo=[1, 2]",
+                       "--backend-param", "bar=x"])
+    assert args.backend_params == {"hold": {"bar": "x"}, "extrapolate": {"foo": [1, 2], "bar": "x"}}
+
+
+@pytest.mark.parametrize("item, message", [("kairos:foo=1", "names backend 'kairos'"), (":foo=1", "must look like"),
+                                           ("foo", "must look like")])
+def test_bad_backend_params_are_refused(item, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(SINGLE), "--backend", "hold", "--backend-param", item])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
