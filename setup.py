@@ -46,6 +46,7 @@ setup(
             "kairos-bench = kairos_ros.tools.bench:main",
             "kairos-make-bag = kairos_ros.tools.make_bag:main",
             "kairos-checkpoint = kairos_ros.tools.checkpoint_cli:main",
+            "kairos-train = kairos_ros.train.cli:main",
             "kairos-make-urdf = kairos_ros.tools.mjcf_to_urdf:main",
         ],
     },

@@ -1,0 +1,102 @@
+"""Training data for kairos-nano: synthetic episodes drawn exactly as the project's bags are.
+
+An episode is what `kairos-make-bag --seed S` records for an embodiment: every joint follows the
+smooth motion of tools/synthetic.py, and each camera renders the scene of tools/synthetic.py at
+the bag's camera resolution and rate. Frames then go through the perception code (resize_rgb to
+the layout's tiles, Layout.compose), so the model sees what the perception node publishes.
+Episodes are pure functions of their seed; training seeds are kept apart from the seeds of the
+bundled bags (EVAL_SEEDS) so that evaluating on those bags measures generalisation.
+
+A sample at camera frame index n: the composed frames n-F+1..n (history, oldest first), the
+robot state (slots) at frame n's time, and the slot values at that time + k * step_period for
+k = 1..H (what the action chunk should be), plus the next P composed frames for video training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kairos_ros.core.embodiment import state_to_slots
+from kairos_ros.core.image import make_layout, resize_rgb
+from kairos_ros.tools.make_bag import synthetic_robot
+
+EVAL_SEEDS = frozenset(range(0, 100))  # the bundled demo and fixture bags use seeds below 100
+
+
+@dataclass(frozen=True)
+class EpisodeConfig:
+    camera_names: tuple
+    layout: str
+    tile_width: int
+    tile_height: int
+    camera_width: int = 128
+    camera_height: int = 96
+    camera_rate: float = 10.0
+    duration: float = 30.0
+
+
+class Episode:
+    """Composed frames on the camera grid and the joint motion of one synthetic recording."""
+
+    def __init__(self, spec, cfg: EpisodeConfig, seed: int):
+        self.spec, self.cfg, self.seed = spec, cfg, seed
+        self.motion, scenes = synthetic_robot(spec, seed, cfg.camera_names, cfg.camera_width, cfg.camera_height)
+        layout = make_layout(cfg.layout, list(cfg.camera_names), cfg.tile_width, cfg.tile_height)
+        self.times = np.arange(int(cfg.duration * cfg.camera_rate)) / cfg.camera_rate  # (N,)
+        u = self.motion.normalised(self.times)  # (N, J)
+        frames = []
+        for n in range(len(self.times)):
+            tiles = [resize_rgb(s.render(u[n]), *layout.tile_size(k)) for k, s in enumerate(scenes)]
+            frames.append(layout.compose(tiles))
+        self.frames = np.stack(frames)  # (N, H, W, 3) uint8
+
+    def slots(self, t) -> np.ndarray:
+        """Slot values (T, D) float32 at times t (s from the episode start)."""
+        return state_to_slots(self.spec, self.motion.positions(np.asarray(t, dtype=np.float64)))
+
+
+@dataclass
+class Batch:
+    episode: list  # (B,) episode indices
+    index: list  # (B,) newest history frame index in its episode
+    state: np.ndarray  # (B, D) float32 slots at the newest history frame
+    actions: np.ndarray  # (B, A, D) float32 slots at t + k * step_period, k = 1..A
+    history: np.ndarray | None = None  # (B, F, H, W, 3) uint8, oldest first (with_frames)
+    future: np.ndarray | None = None  # (B, P, H, W, 3) uint8 (with_frames)
+
+
+def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, history: int, horizon: int,
+                 step_period: float, future_frames: int = 0, with_frames: bool = True) -> Batch:
+    """Random windows from random episodes (each window, future included, fits in its episode)."""
+    eps, idx, state, actions = [], [], [], []
+    for _ in range(batch):
+        e = int(rng.integers(len(episodes)))
+        ep = episodes[e]
+        reach = max(future_frames, int(np.ceil(horizon * step_period * ep.cfg.camera_rate)))
+        if len(ep.times) - reach <= history - 1:
+            raise ValueError(f"episode of {len(ep.times)} frames is too short for {history} history frames and "
+                             f"{reach} frames of future")
+        n = int(rng.integers(history - 1, len(ep.times) - reach))
+        t = ep.times[n]
+        eps.append(e)
+        idx.append(n)
+        state.append(ep.slots([t])[0])
+        actions.append(ep.slots(t + step_period * np.arange(1, horizon + 1)))
+    out = Batch(eps, idx, np.stack(state), np.stack(actions))
+    if with_frames:
+        out.history = np.stack([episodes[e].frames[n - history + 1:n + 1] for e, n in zip(eps, idx)])
+        out.future = np.stack([episodes[e].frames[n + 1:n + 1 + future_frames] for e, n in zip(eps, idx)])
+    return out
+
+
+def slot_statistics(episodes: list[Episode], samples: int = 2000, seed: int = 0) -> dict:
+    """Global per-slot mean/std/min/max over the episodes, in the Kairos stats JSON layout
+    (`{state|action}/default/global_{mean,std,min,max}`); state and action share the slot space."""
+    rng = np.random.default_rng(seed)
+    values = np.concatenate([ep.slots(rng.uniform(0, ep.times[-1], size=samples)) for ep in episodes])
+    stats = {}
+    for which in ("state", "action"):
+        for key, fn in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
+            stats[f"{which}/default/global_{key}"] = [float(v) for v in fn(values, axis=0)]
+    return stats
