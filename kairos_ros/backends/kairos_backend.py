@@ -74,7 +74,7 @@ def _check_options(o: KairosOptions) -> None:
 
 
 RESOURCE_PARAMS = ("dit_checkpoint", "codec_checkpoint", "text_checkpoint", "action_stats")
-TRAINED_FOR = ("temporal_mode", "history_frames", "image_width", "image_height")
+TRAINED_FOR = ("temporal_mode", "history_frames", "image_width", "image_height", "frame_period")
 
 
 def check_trained_for(o: KairosOptions, info) -> None:
@@ -106,6 +106,8 @@ class KairosBackend(Backend):
         info = dit_info(header) if header else None
         check_trained_for(o, info)
         self.action_slots, self.state_slots = layouts(spec, o, info)
+        self.relative = bool(info and info.action_reference == "state")  # actions = state + offsets
+        self.reference: np.ndarray | float = 0.0
         cfg = model_config(o, self.action_slots, self.state_slots, info)
         if header:
             check_dit(cfg, header)
@@ -153,12 +155,16 @@ class KairosBackend(Backend):
 
     # -- inputs ---------------------------------------------------------------------------------
     def _context(self, obs: ObservationData):
+        """The model's context for `obs`; also sets self.reference, the robot state in the action
+        layout (what a state-relative checkpoint's actions are offsets from)."""
         names = list(obs.joint_state.names)
         q = np.array([obs.joint_state.positions[names.index(j)] for j in self.spec.joint_names])
-        state = identity(to_layout(state_to_slots(self.spec, q), self.spec.slot_names, self.state_slots),
-                         self.state_norm).astype(np.float32)
+        slots = state_to_slots(self.spec, q)
+        state = identity(to_layout(slots, self.spec.slot_names, self.state_slots), self.state_norm).astype(np.float32)
         if not np.all(np.isfinite(state)):
             raise ValueError("non-finite robot state")
+        self.reference = to_layout(slots, self.spec.slot_names, self.action_slots).astype(np.float64) \
+            if self.relative else 0.0
         text = obs.instruction or ""
         if self._text_cache is None or self._text_cache[0] != text:
             with torch.inference_mode():
@@ -226,7 +232,8 @@ class KairosBackend(Backend):
         norm = actions[0].float().cpu().numpy()
         if not np.all(np.isfinite(norm)):
             raise ValueError("non-finite action chunk")
-        values = from_layout(identity(norm, self.action_norm, inverse=True), self.action_slots, self.spec.slot_names)
+        values = identity(norm, self.action_norm, inverse=True) + self.reference
+        values = from_layout(values, self.action_slots, self.spec.slot_names)
         return values.astype(np.float32)
 
     # -- the backend interface ------------------------------------------------------------------
@@ -255,10 +262,11 @@ class KairosBackend(Backend):
         values = np.asarray(candidate.values, np.float64)
         if values.ndim != 2 or not np.all(np.isfinite(values)):
             raise ValueError(f"candidate of shape {values.shape} must be (horizon, dim) and finite")
-        cand = identity(to_layout(values, candidate.slot_names, self.action_slots), self.action_norm)
         horizon = values.shape[0]
         with torch.inference_mode():
             ctx, cm = self._context(last)
+            cand = identity(to_layout(values, candidate.slot_names, self.action_slots) - self.reference,
+                            self.action_norm)
             cache = self._absorb(history, ctx, cm)
             own = sample_actions(self.net, cache, ctx, cm, horizon, self.opts.flow_steps, generator=self.generator)
             n_lat = self._future_latents()

@@ -9,7 +9,10 @@ dit_checkpoint    keys `video_dit.*`, `action_dit.*` (the official layout, check
                   optionally kairos.stats (JSON: a Kairos stats dict, `{state|action}/default/
                   global_{mean,std,min,max}` in layout order), kairos.normalization (zscore|minmax)
                   and kairos.trained_for (JSON: the settings the weights were trained for, which the
-                  backend then requires: temporal_mode, history_frames, image_width, image_height).
+                  backend then requires: temporal_mode, history_frames, image_width, image_height,
+                  frame_period) and kairos.action_reference ("absolute", the default and Kairos'
+                  own, or "state": each action is the offset from the robot state's value of the
+                  same slot at the observation, and the action statistics describe those offsets).
 codec_checkpoint  ConvCodec: keys `encoder.*`, `decoder.*`; metadata kairos.format = kairos-conv-codec/1,
                   kairos.channels, kairos.width, optionally kairos.latents_mean / kairos.latents_std
                   (JSON lists, per channel). (A Wan-style AutoencoderKLWan folder works too: wan_vae.py.)
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from kairos_ros.model.checkpoint import CheckpointError, Header, load_checkpoint, read_header, save_checkpoint
 from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
 
+ACTION_REFERENCES = ("absolute", "state")
 DIT_FORMAT, CODEC_FORMAT, TEXT_FORMAT = "kairos-dit/1", "kairos-conv-codec/1", "kairos-hash-text/1"
 
 
@@ -41,6 +45,7 @@ class DitInfo:
     stats: dict | None = None
     normalization: str | None = None
     trained_for: dict | None = None  # e.g. {"temporal_mode": "official", "history_frames": 4, "image_width": 128}
+    action_reference: str = "absolute"  # or "state": actions are offsets from the current state
 
 
 def _json(header: Header, key: str, kind):
@@ -66,7 +71,10 @@ def dit_info(header: Header) -> DitInfo:
     info = DitInfo(action_dim, state_dim, header.metadata.get("kairos.preset"),
                    _json(header, "kairos.action_slots", list), _json(header, "kairos.state_slots", list),
                    _json(header, "kairos.stats", dict), header.metadata.get("kairos.normalization"),
-                   _json(header, "kairos.trained_for", dict))
+                   _json(header, "kairos.trained_for", dict), header.metadata.get("kairos.action_reference", "absolute"))
+    if info.action_reference not in ACTION_REFERENCES:
+        raise CheckpointError(f"'{header.path}': metadata kairos.action_reference = {info.action_reference!r} must be one "
+                              f"of {list(ACTION_REFERENCES)}")
     for name, slots, dim in (("action", info.action_slots, action_dim), ("state", info.state_slots, state_dim)):
         if slots is not None and len(slots) != dim:
             raise CheckpointError(f"'{header.path}': kairos.{name}_slots lists {len(slots)} slots but the weights "
@@ -75,7 +83,10 @@ def dit_info(header: Header) -> DitInfo:
 
 
 def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = None,
-             normalization: str | None = None, trained_for: dict | None = None) -> None:
+             normalization: str | None = None, trained_for: dict | None = None,
+             action_reference: str = "absolute") -> None:
+    if action_reference not in ACTION_REFERENCES:
+        raise ValueError(f"action_reference {action_reference!r} must be one of {list(ACTION_REFERENCES)}")
     cfg = model.cfg
     if len(action_slots) != cfg.action.action_dim or len(state_slots) != cfg.action.state_dim:
         raise ValueError(f"{len(action_slots)} action / {len(state_slots)} state slots for a model of action_dim "
@@ -88,6 +99,8 @@ def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = N
         meta["kairos.normalization"] = normalization
     if trained_for is not None:
         meta["kairos.trained_for"] = json.dumps(trained_for, sort_keys=True)
+    if action_reference != "absolute":
+        meta["kairos.action_reference"] = action_reference
     save_checkpoint(model.state_dict(), path, meta)
 
 

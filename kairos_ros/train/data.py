@@ -9,7 +9,8 @@ bundled bags (EVAL_SEEDS) so that evaluating on those bags measures generalisati
 
 A sample at camera frame index n: the composed frames n-F+1..n (history, oldest first), the
 robot state (slots) at frame n's time, and the slot values at that time + k * step_period for
-k = 1..H (what the action chunk should be), plus the next P composed frames for video training.
+k = 1..H (what the action chunk should be; trained as offsets from the state), plus the next P
+composed frames for video training.
 """
 from __future__ import annotations
 
@@ -90,13 +91,22 @@ def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, 
     return out
 
 
-def slot_statistics(episodes: list[Episode], samples: int = 2000, seed: int = 0) -> dict:
-    """Global per-slot mean/std/min/max over the episodes, in the Kairos stats JSON layout
-    (`{state|action}/default/global_{mean,std,min,max}`); state and action share the slot space."""
+def slot_statistics(episodes: list[Episode], horizon: int, step_period: float, relative: bool = True,
+                    samples: int = 500, seed: int = 0) -> dict:
+    """Global per-slot mean/std/min/max in the Kairos stats JSON layout
+    (`{state|action}/default/global_{mean,std,min,max}`): the state over the episodes, and the
+    chunk rows (slots at t + k step_period, k = 1..horizon), minus the state at t when relative."""
     rng = np.random.default_rng(seed)
-    values = np.concatenate([ep.slots(rng.uniform(0, ep.times[-1], size=samples)) for ep in episodes])
+    states, actions = [], []
+    for ep in episodes:
+        t = rng.uniform(0, max(ep.times[-1] - horizon * step_period, 0.0), size=samples)
+        rows = t[:, None] + step_period * np.arange(1, horizon + 1)  # (S, A)
+        s = ep.slots(t)  # (S, D)
+        a = ep.slots(rows.reshape(-1)).reshape(samples, horizon, -1)
+        states.append(s)
+        actions.append((a - s[:, None] if relative else a).reshape(-1, s.shape[-1]))
     stats = {}
-    for which in ("state", "action"):
+    for which, values in (("state", np.concatenate(states)), ("action", np.concatenate(actions))):
         for key, fn in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
             stats[f"{which}/default/global_{key}"] = [float(v) for v in fn(values, axis=0)]
     return stats

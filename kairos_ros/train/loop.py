@@ -9,7 +9,11 @@
    velocity (targets noise - x0). Noise levels: u ~ U(0, 1) mapped by the same shifts the
    samplers use (video: sampler.video_shift, actions: 5). Because action tokens attend only the
    history video, the action half trains exactly what action mode (encode_history +
-   action_velocity) computes. Actions and state are z-scored with the episodes' slot statistics.
+   action_velocity) computes. The chunk is learnt as offsets from the robot state at the
+   observation (`relative`, the checkpoint's kairos.action_reference = "state"): a first row
+   that starts where the robot is matters to the adapter's start-jump gate, and an absolute
+   chunk must reproduce the state through one proprio token. Offsets and state are z-scored
+   with the episodes' statistics.
 The text encoder (HashTextEncoder) is trained with the model on the bags' instruction.
 """
 from __future__ import annotations
@@ -39,6 +43,7 @@ class TrainConfig:
     lr: float = 3e-4
     warmup: int = 100
     video_weight: float = 1.0
+    relative: bool = True  # actions as offsets from the state at the observation (kairos.action_reference)
     seed: int = 0
     log_every: int = 50
 
@@ -102,8 +107,8 @@ class _Latents:
 
     def __init__(self, episodes, latents, stats, cfg: TrainConfig):
         self.episodes, self.latents, self.cfg = episodes, latents, cfg
-        self.mean = np.asarray(stats["action/default/global_mean"], np.float32)
-        self.std = np.asarray(stats["action/default/global_std"], np.float32) + 1e-8
+        self.norm = {w: (np.asarray(stats[f"{w}/default/global_mean"], np.float32),
+                         np.asarray(stats[f"{w}/default/global_std"], np.float32) + 1e-8) for w in ("state", "action")}
 
     def batch(self, rng):
         cfg = self.cfg
@@ -111,8 +116,12 @@ class _Latents:
                          future_frames=0, with_frames=False)
         lat = torch.stack([self.latents[e][n - cfg.history_frames + 1:n + 1 + cfg.future_frames]
                            for e, n in zip(b.episode, b.index)])  # (B, F + P, C, h, w)
-        z = lambda v: torch.from_numpy(np.clip((v - self.mean) / self.std, -5, 5).astype(np.float32))  # noqa: E731
-        return lat.movedim(1, 2), z(b.state), z(b.actions)
+        def z(v, which):  # z-score clamped to +-5, as core.action_space.Normalizer
+            mean, std = self.norm[which]
+            return torch.from_numpy(np.clip((v - mean) / std, -5, 5).astype(np.float32))
+
+        actions = b.actions - b.state[:, None] if cfg.relative else b.actions
+        return lat.movedim(1, 2), z(b.state, "state"), z(actions, "action")
 
 
 def train_wam(model: KairosWAM, text: HashTextEncoder, episodes, latents, stats, instruction: str,

@@ -101,3 +101,21 @@ def test_trained_for_settings_are_required(saved, specs, tmp_path):
     b = make_backend("kairos", specs["arm"], temporal_mode="official", history_frames=3, image_width=80,
                      image_height=64, flow_steps=2, **p)
     assert b.random_parts == [] and b.predict([obs(specs["arm"], 1.0)], 4, 0.05).chunk.values.shape == (4, 8)
+
+
+def test_state_relative_actions_are_offsets_from_the_robot_state(saved, specs, tmp_path):
+    """kairos.action_reference = state: the same weights and noise give the absolute checkpoint's
+    chunk plus the robot state's slot values (and Imagine scores candidates the same way)."""
+    src, paths, _ = saved
+    order = list(reversed(specs["arm"].slot_names))
+    chunks = {}
+    for ref in ("absolute", "state"):
+        dit = str(tmp_path / f"dit_{ref}.safetensors")
+        save_dit(src.net, dit, order, order, stats(8), "zscore", action_reference=ref)
+        b = make_backend("kairos", specs["arm"], flow_steps=2, seed=5, **{**paths, "dit_checkpoint": dit})
+        assert b.relative == (ref == "state")
+        q = np.linspace(-0.3, 0.4, 8)
+        chunks[ref] = b.predict([obs(specs["arm"], 1.0, q=q)], 6, 0.05).chunk.values
+    assert np.allclose(chunks["state"] - chunks["absolute"], q[None, :], atol=1e-5)
+    with pytest.raises(ValueError, match="action_reference 'delta' must be one of"):
+        save_dit(src.net, str(tmp_path / "x.safetensors"), order, order, action_reference="delta")

@@ -56,8 +56,11 @@ def test_batches_fit_their_episodes(arm):
     n = b.index[0]
     assert np.array_equal(b.history[0, -1], ep.frames[n]) and np.array_equal(b.future[0, 0], ep.frames[n + 1])
     assert np.allclose(b.actions[0, 0], ep.slots([ep.times[n] + 0.05])[0])
-    stats = slot_statistics([ep])
+    stats = slot_statistics([ep], horizon=8, step_period=0.05)
     assert len(stats["action/default/global_mean"]) == arm.dim and min(stats["state/default/global_std"]) > 0
+    absolute = slot_statistics([ep], horizon=8, step_period=0.05, relative=False)
+    # offsets over 0.4 s vary far less than the positions themselves
+    assert np.all(np.array(stats["action/default/global_std"]) < np.array(absolute["action/default/global_std"]))
     with pytest.raises(ValueError, match="too short"):
         sample_batch([ep], np.random.default_rng(0), 1, history=30, horizon=32, step_period=0.5)
 
@@ -83,12 +86,13 @@ def test_cli_writes_a_checkpoint_the_backend_loads(tmp_path, arm):
                        "--horizon", "8"]) == 0
     record = json.loads((out / "train.json").read_text())
     assert record["temporal_mode"] == "official" and record["history_frames"] == 2
+    assert record["action_reference"] == "state"
     assert min(record["episode_seeds"]) >= 1000 and len(record["loss_curve"]) >= 1
     paths = {f"{p}_checkpoint": str(out / f"{p}.safetensors") for p in ("dit", "codec", "text")}
     with pytest.raises(ValueError, match="trained for temporal_mode:=official history_frames:=2"):
         make_backend("kairos", arm, **paths)
     b = make_backend("kairos", arm, temporal_mode="official", history_frames=2, image_width=32, image_height=32,
-                     flow_steps=2, num_predicted_frames=1, **paths)
+                     frame_period=0.1, flow_steps=2, num_predicted_frames=1, **paths)
     assert b.random_parts == [] and b.action_slots == list(arm.slot_names)
     frame = np.zeros((32, 32, 3), np.uint8)
     js = JointStateData(1.0, list(arm.joint_names), np.zeros(len(arm.joint_names)))
