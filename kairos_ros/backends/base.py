@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Callable, Sequence
 
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
 
@@ -34,6 +34,15 @@ class Backend(ABC):
     @abstractmethod
     def predict(self, history: Sequence[ObservationData], horizon: int, step_period: float) -> PredictionData:
         """Future frames and an action chunk of `horizon` rows for the newest observation."""
+
+    def predict_staged(self, history: Sequence[ObservationData], horizon: int, step_period: float,
+                       on_chunk: Callable[[ActionChunkData], None]) -> PredictionData:
+        """predict(), calling on_chunk(chunk) as soon as the action chunk exists, before any slow
+        part (predicted frames) is computed, so a caller can send the chunk to the robot at once.
+        Backends that make the chunk last (the baselines: everything is fast) call it at the end."""
+        pred = self.predict(history, horizon, step_period)
+        on_chunk(pred.chunk)
+        return pred
 
     def imagine(self, history: Sequence[ObservationData], candidate: ActionChunkData) -> PredictionData:
         """The future if `candidate` were executed (the baselines only repeat the last frame)."""

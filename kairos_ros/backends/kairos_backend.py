@@ -238,19 +238,38 @@ class KairosBackend(Backend):
 
     # -- the backend interface ------------------------------------------------------------------
     def predict(self, history: Sequence[ObservationData], horizon: int, step_period: float) -> PredictionData:
+        return self._predict(history, horizon, step_period, None)
+
+    def predict_staged(self, history: Sequence[ObservationData], horizon: int, step_period: float,
+                       on_chunk) -> PredictionData:
+        """The chunk by action mode first (handed to on_chunk), then the frames: in this architecture
+        the joint loop's actions equal action mode's, so nothing is lost by splitting them."""
+        return self._predict(history, horizon, step_period, on_chunk)
+
+    def _predict(self, history, horizon: int, step_period: float, on_chunk) -> PredictionData:
         _check_history(history)
         last = history[-1]
         self.check_observation(last)
         video = self.num_predicted_frames > 0 and self.predictions % self.opts.video_every == 0
+        n_lat = self._future_latents() if video else 0
+
+        def chunk_of(actions):
+            return ActionChunkData(last.stamp, self.spec.name, list(self.spec.slot_names), self._to_slots(actions),
+                                   step_period, self.name, self.model)
+
         with torch.inference_mode():
             ctx, cm = self._context(last)
             cache = self._absorb(history, ctx, cm)
-            actions, future = self._sample(cache, ctx, cm, horizon, self._future_latents() if video else 0)
+            if on_chunk is None:
+                actions, future = self._sample(cache, ctx, cm, horizon, n_lat)
+                chunk = chunk_of(actions)
+            else:
+                chunk = chunk_of(sample_actions(self.net, cache, ctx, cm, horizon, self.opts.flow_steps,
+                                                generator=self.generator))
+                on_chunk(chunk)
+                future = self._video(ctx, cm, n_lat) if n_lat else None
             frames, times = self._frames(future, horizon, step_period)
-        values = self._to_slots(actions)
         self.predictions += 1
-        chunk = ActionChunkData(last.stamp, self.spec.name, list(self.spec.slot_names), values, step_period, self.name,
-                                self.model)
         return PredictionData(last.stamp, frames, times, chunk)
 
     def imagine(self, history: Sequence[ObservationData], candidate: ActionChunkData) -> PredictionData:

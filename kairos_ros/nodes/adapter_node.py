@@ -27,7 +27,8 @@ from kairos_ros.core.params import ParameterError, ParamSpec
 from kairos_ros.core.blending import MODES, AbsolutePlan, ChunkBlender, DelayEstimator
 from kairos_ros.core.safety import CONTROLLER, PREVIEW, SafetyLimits, SafetyState
 from kairos_ros.core.trajectory import hold_trajectory, replan_positions
-from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node, to_duration, to_sec, to_time
+from kairos_ros.nodes.common import (declare_schema, diagnostic_array, now_sec, run_node, to_duration, to_sec, to_time,
+                                     warn_problem)
 from kairos_ros.nodes.convert import chunk_from_msg
 
 SCHEMA = [
@@ -110,11 +111,10 @@ class AdapterNode(Node):
                                f"({'ARMED' if self.safety.armed else 'dry run: ' + p['preview_topic']})")
 
     def _refuse(self, key: str, message: str) -> None:
-        if self.problems.problem(key, message):
-            self.get_logger().warning(f"{message} ({self.problems.counts()[key]} so far)")
+        warn_problem(self, self.problems, key, message)
 
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return now_sec(self)
 
     def _on_joints(self, msg: JointState) -> None:
         try:

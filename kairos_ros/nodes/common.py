@@ -96,6 +96,18 @@ def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> i
     return code
 
 
+def warn_problem(node: Node, problems, key: str, message: str, note: str = "") -> None:
+    """Count a problem under `key` in a core.diagnostics.ProblemCounter and log a warning when the
+    counter says it is time (throttled), with the running count."""
+    if problems.problem(key, message):
+        node.get_logger().warning(f"{message} ({note}{problems.counts()[key]} so far)")
+
+
+def now_sec(node: Node) -> float:
+    """The node's clock (sim time when use_sim_time) in seconds."""
+    return node.get_clock().now().nanoseconds * 1e-9
+
+
 def to_sec(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 

@@ -17,7 +17,7 @@ from kairos_ros.core.params import ParameterError, ParamSpec
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
 from kairos_ros.core.sync import OutOfOrderError
 from kairos_ros.nodes.common import (cv_bridge_available, declare_schema, diagnostic_array, image_msg_to_rgb,
-                                     rgb_to_image_msg, run_node, to_sec, to_time)
+                                     now_sec, rgb_to_image_msg, run_node, to_sec, to_time, warn_problem)
 
 SCHEMA = [
     ParamSpec("embodiment", "str", "dual_arm", "Embodiment whose joints /joint_states must carry "
@@ -104,8 +104,7 @@ class PerceptionNode(Node):
                                f"{'cv_bridge' if self.use_cv_bridge else 'built-in'} image conversion")
 
     def _warn(self, key: str, message: str) -> None:
-        if self.problems.problem(key, message):
-            self.get_logger().warning(f"{message} (dropped; {self.problems.counts()[key]} so far)")
+        warn_problem(self, self.problems, key, message, "dropped; ")
 
     def _camera_cb(self, name: str, compressed: bool):
         def add(msg) -> None:
@@ -141,7 +140,7 @@ class PerceptionNode(Node):
             self.last_publish = None
             self.get_logger().warning("input stamps jumped backwards (bag loop or clock reset): "
                                       "synchronisation state cleared")
-        now = self.get_clock().now().nanoseconds * 1e-9
+        now = now_sec(self)
         if self.last_publish is not None and now < self.last_publish:
             self.last_publish = None  # the clock itself went backwards (sim time, looping bag)
         # A small margin keeps a source at exactly rate_hz from being throttled by jitter.

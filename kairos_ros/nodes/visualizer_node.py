@@ -25,7 +25,8 @@ from kairos_ros.core.kinematics import Kinematics
 from kairos_ros.core.params import ParameterError, ParamSpec
 from kairos_ros.core.visualization import GHOST_JOINT_STATES, GHOST_MODES, image_strip
 from kairos_ros.core.visualizer import Visualizer, robot_model
-from kairos_ros.nodes.common import declare_schema, diagnostic_array, image_msg_to_rgb, rgb_to_image_msg, run_node
+from kairos_ros.nodes.common import (declare_schema, diagnostic_array, image_msg_to_rgb, now_sec, rgb_to_image_msg,
+                                     run_node, warn_problem)
 from kairos_ros.nodes.convert import chunk_from_msg
 from kairos_ros.nodes.viz_msgs import delete_all, joint_state, marker_array
 
@@ -107,11 +108,10 @@ class VisualizerNode(Node):
                                f"(URDF {urdf}), ghost '{p['ghost_mode']}' on {p['ghost_topic']}")
 
     def _warn(self, key: str, message: str) -> None:
-        if self.problems.problem(key, message):
-            self.get_logger().warning(f"{message} ({self.problems.counts()[key]} so far)")
+        warn_problem(self, self.problems, key, message)
 
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return now_sec(self)
 
     def _on_joints(self, msg: JointState) -> None:
         try:

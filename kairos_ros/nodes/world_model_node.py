@@ -28,11 +28,15 @@ from kairos_ros.core.diagnostics import LatencyStats, ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.observation import ObservationHistory
 from kairos_ros.core.params import ParameterError
-from kairos_ros.nodes.common import declare_schema, diagnostic_array, run_node
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, warn_problem
 from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, future_to_msg, observation_from_msg
 from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
 
 MAX_INSTRUCTION = 2000
+
+
+class BadPrediction(ValueError):
+    """A prediction the node refuses to publish (wrong shape, non-finite values or frames)."""
 
 
 class WorldModelNode(Node):
@@ -84,8 +88,7 @@ class WorldModelNode(Node):
 
     # -- intake -------------------------------------------------------------------------------
     def _warn(self, key: str, message: str) -> None:
-        if self.problems.problem(key, message):
-            self.get_logger().warning(f"{message} ({self.problems.counts()[key]} so far)")
+        warn_problem(self, self.problems, key, message)
 
     def _on_observation(self, msg: Observation) -> None:
         if not np.all(np.isfinite(np.asarray(msg.joint_state.position, dtype=np.float64))):
@@ -144,31 +147,45 @@ class WorldModelNode(Node):
 
     def _predict(self, history) -> None:
         max_age = self.params["max_observation_age"]
-        age = self.get_clock().now().nanoseconds * 1e-9 - history[-1].stamp
+        age = now_sec(self) - history[-1].stamp
         if max_age > 0 and age > max_age:
             self._warn("stale_observation", f"newest observation is {age:.3f} s old (> max_observation_age "
                                             f"{max_age}): not predicting from it")
             return
         start = time.perf_counter()
+        sent = []
+
+        def on_chunk(chunk) -> None:
+            values = np.asarray(chunk.values)
+            if values.shape != (self.params["horizon"], len(self.spec.slot_names)) or not np.all(np.isfinite(values)):
+                raise BadPrediction(f"values of shape {values.shape}"
+                                    f"{' with non-finite entries' if values.size and not np.all(np.isfinite(values)) else ''}")
+            self.latency.add(time.perf_counter() - start)  # what control waits for: observation to chunk
+            self.rate.tick()
+            if self.params["chunk_first"]:  # out at once: the robot does not wait for predicted frames
+                self.chunk_pub.publish(chunk_to_msg(chunk, self.params["frame_id"]))
+            sent.append(chunk)
+
         try:
             with self.backend_lock:
-                pred = self.backend.predict(history, self.params["horizon"], self.step_period)
+                if self.params["chunk_first"]:
+                    pred = self.backend.predict_staged(history, self.params["horizon"], self.step_period, on_chunk)
+                else:
+                    pred = self.backend.predict(history, self.params["horizon"], self.step_period)
+                    on_chunk(pred.chunk)
+            if any(not np.all(np.isfinite(np.asarray(f, dtype=np.float32))) for f in pred.frames):
+                raise BadPrediction("non-finite predicted frames")
+        except BadPrediction as exc:
+            self._drop("bad_prediction", f"prediction dropped: {exc}; world state reset"
+                       + (" (its chunk was already sent: chunk_first)" if sent and self.params["chunk_first"] else ""))
+            return
         except (ValueError, RuntimeError) as exc:
-            self._drop("backend_error", f"backend '{self.backend.name}' failed: {exc}")
+            self._drop("backend_error", f"backend '{self.backend.name}' failed: {exc}"
+                       + (" (its chunk was already sent: chunk_first)" if sent and self.params["chunk_first"] else ""))
             return
         pred.latency = time.perf_counter() - start
-        values = np.asarray(pred.chunk.values)
-        if values.shape != (self.params["horizon"], len(self.spec.slot_names)) or not np.all(np.isfinite(values)):
-            self._drop("bad_prediction", f"prediction dropped: values of shape {values.shape} "
-                                         f"{'with non-finite entries' if values.size and not np.all(np.isfinite(values)) else ''}"
-                                         "; world state reset")
-            return
-        if any(not np.all(np.isfinite(np.asarray(f, dtype=np.float32))) for f in pred.frames):
-            self._drop("bad_prediction", "prediction dropped: non-finite predicted frames; world state reset")
-            return
-        self.latency.add(pred.latency)
-        self.rate.tick()
-        self.chunk_pub.publish(chunk_to_msg(pred.chunk, self.params["frame_id"]))
+        if not self.params["chunk_first"]:
+            self.chunk_pub.publish(chunk_to_msg(pred.chunk, self.params["frame_id"]))
         self.future_pub.publish(future_to_msg(pred, self.params["frame_id"], self.params["publish_frames"]))
 
     def _drop(self, key: str, message: str) -> None:

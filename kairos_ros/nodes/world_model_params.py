@@ -19,6 +19,11 @@ SCHEMA = [
               read_only=True),
     ParamSpec("publish_frames", "bool", True, "Put the predicted frames into PredictedFuture.",
               read_only=True),
+    ParamSpec("chunk_first", "bool", False, "Publish the ActionChunk as soon as the backend has it, before the "
+              "predicted frames are computed, so the robot does not wait for video (kairos on a CPU: a predicted "
+              "frame costs many chunks). A prediction whose frames then turn out non-finite is still dropped and "
+              "the world state reset, but its (checked, finite) chunk has been sent. false: nothing is published "
+              "until the whole prediction is checked.", read_only=True),
     ParamSpec("max_observation_age", "float", 1.0, "Do not predict from an observation older than "
               "this (s, node clock; 0 disables).", min=0.0, max=3600.0, read_only=True),
     ParamSpec("instruction", "str", "", "Initial instruction (SetInstruction changes it).", read_only=True),

@@ -130,3 +130,20 @@ def test_nan_weights_give_no_chunk(specs, tmp_path):
 def test_wrong_checkpoint_is_refused(specs):
     with pytest.raises(ValueError, match="does not fit the model"):
         backend(specs["dual"], dit_checkpoint=FIXTURE)
+
+
+def test_staged_prediction_hands_the_chunk_over_before_the_frames(specs, monkeypatch):
+    """predict_staged gives the chunk to its callback before any predicted frame is sampled, and the
+    result carries that same chunk plus the frames; the baselines call back at the end."""
+    b = make_backend("kairos", specs["arm"], allow_random_weights=True, flow_steps=2, num_predicted_frames=1,
+                     temporal_mode="official", history_frames=2)
+    order = []
+    video = b._video
+    monkeypatch.setattr(b, "_video", lambda *a: (order.append("frames"), video(*a))[1])
+    got = []
+    pred = b.predict_staged([obs(specs["arm"], 1.0)], 6, 0.05, lambda c: (order.append("chunk"), got.append(c)))
+    assert order == ["chunk", "frames"] and got[0] is pred.chunk and len(pred.frames) == 1
+    hold = make_backend("hold", specs["arm"], num_predicted_frames=1)
+    seen = []
+    pred = hold.predict_staged([obs(specs["arm"], 1.0)], 6, 0.05, seen.append)
+    assert seen == [pred.chunk]

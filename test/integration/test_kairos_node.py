@@ -35,7 +35,7 @@ def graph():
         NodeProcess("kairos_ros.nodes.world_model_node", "world_model",
                     {"embodiment": "dual_arm", "backend": "kairos", "allow_random_weights": True, "flow_steps": 2,
                      "horizon": 8, "status_period": 0.2, "num_predicted_frames": 2, "image_width": 32,
-                     "image_height": 32}),
+                     "image_height": 32, "chunk_first": True}),  # the staged path (chunk before frames)
     ]
     assert listener.wait_nodes(["perception", "world_model"], 90), "\n".join(n.output() for n in nodes)
     listener.img = listener.publisher(Image, CAM)
