@@ -172,15 +172,21 @@ class KairosBackend(Backend):
         return self.net.context(self._text_cache[1], torch.from_numpy(state)[None].to(self.device))
 
     def _absorb(self, history: Sequence[ObservationData], ctx, cm):
-        """Encode the frames not seen yet (at most max_frames_per_step, the newest) into the memory."""
+        """Encode the frames not seen yet into the memory: in streaming mode at most
+        max_frames_per_step (the newest), in official mode up to history_frames, so the re-encoded
+        history is the newest observations at the camera's spacing however slow inference is (a
+        history of every third frame would look like motion three times as fast)."""
         new = [o for o in history if self.last_stamp is None or o.stamp > self.last_stamp]
         if not new:
             if self.cache is None:
                 raise ValueError("no frame absorbed since the last reset")
             return self.cache  # the newest frame is already in the memory
         # Behind the camera, absorbing every missed frame would fall further behind each step.
-        self.skipped_frames += max(0, len(new) - self.opts.max_frames_per_step)
-        new = new[-self.opts.max_frames_per_step:]
+        per_step = self.opts.max_frames_per_step
+        if self.opts.temporal_mode == "official":
+            per_step = max(per_step, self.opts.history_frames)
+        self.skipped_frames += max(0, len(new) - per_step)
+        new = new[-per_step:]
         for obs in new:
             self.check_observation(obs)
         pixels = torch.from_numpy(np.stack([np.ascontiguousarray(o.composed) for o in new])).to(self.device)
@@ -228,6 +234,17 @@ class KairosBackend(Backend):
         period = self.opts.frame_period or horizon * step_period / n
         return frames, [period * (i + 1) for i in range(n)]
 
+    @property
+    def required_horizon(self) -> int | None:
+        """The chunk length stepwise action statistics fix (None: any)."""
+        norm = self.action_norm
+        return int(norm.a.shape[0]) if norm is not None and norm.a.ndim == 2 else None
+
+    def _check_horizon(self, horizon: int) -> None:
+        if self.required_horizon not in (None, horizon):
+            raise ValueError(f"horizon {horizon}: the checkpoint's stepwise action statistics are for chunks of "
+                             f"{self.required_horizon} rows")
+
     def _to_slots(self, actions: torch.Tensor) -> np.ndarray:
         norm = actions[0].float().cpu().numpy()
         if not np.all(np.isfinite(norm)):
@@ -248,6 +265,7 @@ class KairosBackend(Backend):
 
     def _predict(self, history, horizon: int, step_period: float, on_chunk) -> PredictionData:
         _check_history(history)
+        self._check_horizon(horizon)
         last = history[-1]
         self.check_observation(last)
         video = self.num_predicted_frames > 0 and self.predictions % self.opts.video_every == 0
@@ -282,6 +300,7 @@ class KairosBackend(Backend):
         if values.ndim != 2 or not np.all(np.isfinite(values)):
             raise ValueError(f"candidate of shape {values.shape} must be (horizon, dim) and finite")
         horizon = values.shape[0]
+        self._check_horizon(horizon)
         with torch.inference_mode():
             ctx, cm = self._context(last)
             cand = identity(to_layout(values, candidate.slot_names, self.action_slots) - self.reference,

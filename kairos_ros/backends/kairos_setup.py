@@ -156,22 +156,23 @@ def normalizers(opts: KairosOptions, info, action_slots, state_slots, trained: b
             raise ValueError(f"parameter 'action_stats' = '{opts.action_stats}': {exc}") from exc
     elif info and info.stats:
         kind = info.normalization or kind
-        pair = _from_stats(info.stats, kind, "action"), _from_stats(info.stats, kind, "state")
+        pair = _from_stats(info.stats, kind, "action", info.stats_scope), _from_stats(info.stats, kind, "state")
     elif trained:
         raise ValueError("parameter 'action_stats' is empty and the DiT checkpoint carries no statistics: the model's "
                          "actions are normalised, so a Kairos stats JSON is needed to denormalise them")
     else:
         return None, None
     for (name, norm), slots in zip((("action", pair[0]), ("state", pair[1])), (action_slots, state_slots)):
-        if norm.a.shape != (len(slots),):
+        if norm.a.shape[-1:] != (len(slots),) or norm.a.ndim > (2 if name == "action" else 1):
             raise ValueError(f"{name} statistics have {norm.a.shape[-1] if norm.a.ndim else 1} values but the model's "
                              f"{name} layout has {len(slots)} slots")
     return pair
 
 
-def _from_stats(stats: dict, kind: str, which: str) -> Normalizer:
-    """A Normalizer from a Kairos stats dict embedded in a checkpoint (keys as in the stats JSON)."""
-    keys = [f"{which}/default/global_{k}" for k in (("mean", "std") if kind == "zscore" else ("min", "max"))]
+def _from_stats(stats: dict, kind: str, which: str, scope: str = "global") -> Normalizer:
+    """A Normalizer from a Kairos stats dict embedded in a checkpoint (keys as in the stats JSON);
+    stepwise statistics are (horizon, dim): one row per chunk row."""
+    keys = [f"{which}/default/{scope}_{k}" for k in (("mean", "std") if kind == "zscore" else ("min", "max"))]
     missing = [k for k in keys if k not in stats]
     if missing:
         raise ValueError(f"the DiT checkpoint's kairos.stats lacks {missing} (has {sorted(stats)[:8]})")

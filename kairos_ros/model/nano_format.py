@@ -12,7 +12,9 @@ dit_checkpoint    keys `video_dit.*`, `action_dit.*` (the official layout, check
                   backend then requires: temporal_mode, history_frames, image_width, image_height,
                   frame_period) and kairos.action_reference ("absolute", the default and Kairos'
                   own, or "state": each action is the offset from the robot state's value of the
-                  same slot at the observation, and the action statistics describe those offsets).
+                  same slot at the observation, and the action statistics describe those offsets) and
+                  kairos.stats_scope ("global", the default, or "stepwise": the action statistics are
+                  the stats dict's `action/default/stepwise_*`, one row per chunk row).
 codec_checkpoint  ConvCodec: keys `encoder.*`, `decoder.*`; metadata kairos.format = kairos-conv-codec/1,
                   kairos.channels, kairos.width, optionally kairos.latents_mean / kairos.latents_std
                   (JSON lists, per channel). (A Wan-style AutoencoderKLWan folder works too: wan_vae.py.)
@@ -30,6 +32,7 @@ from kairos_ros.model.checkpoint import CheckpointError, Header, load_checkpoint
 from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
 
 ACTION_REFERENCES = ("absolute", "state")
+STATS_SCOPES = ("global", "stepwise")  # Kairos stats JSON: {action}/default/{global,stepwise}_*
 DIT_FORMAT, CODEC_FORMAT, TEXT_FORMAT = "kairos-dit/1", "kairos-conv-codec/1", "kairos-hash-text/1"
 
 
@@ -46,6 +49,7 @@ class DitInfo:
     normalization: str | None = None
     trained_for: dict | None = None  # e.g. {"temporal_mode": "official", "history_frames": 4, "image_width": 128}
     action_reference: str = "absolute"  # or "state": actions are offsets from the current state
+    stats_scope: str = "global"  # or "stepwise": action statistics per chunk row, (horizon, action_dim)
 
 
 def _json(header: Header, key: str, kind):
@@ -71,7 +75,11 @@ def dit_info(header: Header) -> DitInfo:
     info = DitInfo(action_dim, state_dim, header.metadata.get("kairos.preset"),
                    _json(header, "kairos.action_slots", list), _json(header, "kairos.state_slots", list),
                    _json(header, "kairos.stats", dict), header.metadata.get("kairos.normalization"),
-                   _json(header, "kairos.trained_for", dict), header.metadata.get("kairos.action_reference", "absolute"))
+                   _json(header, "kairos.trained_for", dict), header.metadata.get("kairos.action_reference", "absolute"),
+                   header.metadata.get("kairos.stats_scope", "global"))
+    if info.stats_scope not in STATS_SCOPES:
+        raise CheckpointError(f"'{header.path}': metadata kairos.stats_scope = {info.stats_scope!r} must be one of "
+                              f"{list(STATS_SCOPES)}")
     if info.action_reference not in ACTION_REFERENCES:
         raise CheckpointError(f"'{header.path}': metadata kairos.action_reference = {info.action_reference!r} must be one "
                               f"of {list(ACTION_REFERENCES)}")
@@ -84,7 +92,9 @@ def dit_info(header: Header) -> DitInfo:
 
 def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = None,
              normalization: str | None = None, trained_for: dict | None = None,
-             action_reference: str = "absolute") -> None:
+             action_reference: str = "absolute", stats_scope: str = "global") -> None:
+    if stats_scope not in STATS_SCOPES:
+        raise ValueError(f"stats_scope {stats_scope!r} must be one of {list(STATS_SCOPES)}")
     if action_reference not in ACTION_REFERENCES:
         raise ValueError(f"action_reference {action_reference!r} must be one of {list(ACTION_REFERENCES)}")
     cfg = model.cfg
@@ -101,6 +111,8 @@ def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = N
         meta["kairos.trained_for"] = json.dumps(trained_for, sort_keys=True)
     if action_reference != "absolute":
         meta["kairos.action_reference"] = action_reference
+    if stats_scope != "global":
+        meta["kairos.stats_scope"] = stats_scope
     save_checkpoint(model.state_dict(), path, meta)
 
 

@@ -43,11 +43,18 @@ class WorldModelNode(Node):
     def __init__(self):
         super().__init__("world_model")
         p = declare_schema(self, SCHEMA)
+        if p["backend"] == "kairos" and p["temporal_mode"] == "official" and p["history_length"] < p["history_frames"]:
+            raise ParameterError(f"parameter 'history_length' = {p['history_length']} must be >= history_frames "
+                                 f"{p['history_frames']}: the official mode re-encodes that many observations")
         try:
             self.spec = load_embodiment(p["embodiment"])
             self.backend = make_backend(p["backend"], self.spec, **backend_options(p))
         except (ValueError, KeyError, FileNotFoundError) as exc:
             raise ParameterError(str(exc)) from exc
+        fixed = getattr(self.backend, "required_horizon", None)
+        if fixed is not None and fixed != p["horizon"]:
+            raise ParameterError(f"parameter 'horizon' = {p['horizon']}: the model's checkpoint (stepwise action "
+                                 f"statistics) predicts chunks of {fixed} rows; set horizon:={fixed}")
         self.params = p
         self.step_period = p["step_period"] or self.spec.default_step_period
         self.history = ObservationHistory(p["history_length"])

@@ -95,9 +95,10 @@ SCHEMA = [
               read_only=True),
     ParamSpec("image_height", "int", 0, "kairos backend: composed image height (as image_width).", min=0,
               max=8192, read_only=True),
-    ParamSpec("max_frames_per_step", "int", 1, "kairos backend: newest unseen frames absorbed per prediction "
-              "when inference is slower than the camera (the others are skipped and counted).", min=1, max=64,
-              read_only=True),
+    ParamSpec("max_frames_per_step", "int", 1, "kairos backend, streaming mode: newest unseen frames absorbed per "
+              "prediction when inference is slower than the camera (the others are skipped and counted). The "
+              "official mode always takes up to history_frames new observations, so its history keeps the "
+              "camera's spacing (history_length must hold them).", min=1, max=64, read_only=True),
     ParamSpec("seed", "int", 0, "kairos backend: seed of the sampling noise (and of random weights).", min=0,
               max=2**31 - 1, read_only=True),
 ]

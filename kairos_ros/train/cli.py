@@ -47,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--instruction", default=None, help="default: the instruction kairos-make-bag records")
     ap.add_argument("--action-reference", choices=["state", "absolute"], default="state",
                     help="learn the chunk as offsets from the robot state (default) or as absolute slot values")
+    ap.add_argument("--stats-scope", choices=["stepwise", "global"], default="stepwise",
+                    help="z-score the chunk per row (default) or with one scale for all rows")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
@@ -97,7 +99,8 @@ def main(argv=None) -> int:
     log(f"{len(episodes)} episodes of {args.duration:g} s, frames {episodes[0].frames.shape[1:3]} ({layout})")
     cfg = TrainConfig(history_frames=args.history_frames, future_frames=args.future_frames, horizon=args.horizon,
                       step_period=step_period, batch=args.batch, codec_steps=args.codec_steps, steps=args.steps,
-                      lr=args.lr, seed=args.seed, relative=args.action_reference == "state")
+                      lr=args.lr, seed=args.seed, relative=args.action_reference == "state",
+                      stepwise=args.stats_scope == "stepwise")
     torch.manual_seed(args.seed)
     codec = train_codec(episodes, cfg, log)
     latents = encode_episodes(codec, episodes)
@@ -117,7 +120,7 @@ def main(argv=None) -> int:
               "history_frames": args.history_frames, "future_frames": args.future_frames,
               "frame_period": 1.0 / ec.camera_rate,
               "horizon": args.horizon, "step_period": step_period, "instruction": instruction,
-              "action_reference": args.action_reference,
+              "action_reference": args.action_reference, "stats_scope": args.stats_scope,
               "episodes": len(episodes), "episode_seeds": seeds, "duration": args.duration,
               "codec_steps": args.codec_steps, "steps": args.steps, "batch": args.batch, "lr": args.lr,
               "seed": args.seed, "loss_curve": curve, "seconds": round(time.perf_counter() - t0, 1),

@@ -93,9 +93,10 @@ def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, 
 
 def slot_statistics(episodes: list[Episode], horizon: int, step_period: float, relative: bool = True,
                     samples: int = 500, seed: int = 0) -> dict:
-    """Global per-slot mean/std/min/max in the Kairos stats JSON layout
-    (`{state|action}/default/global_{mean,std,min,max}`): the state over the episodes, and the
-    chunk rows (slots at t + k step_period, k = 1..horizon), minus the state at t when relative."""
+    """Per-slot mean/std/min/max in the Kairos stats JSON layout (`{state|action}/default/
+    global_{mean,std,min,max}`, and `action/default/stepwise_*` with one row per chunk row): the
+    state over the episodes, and the chunk rows (slots at t + k step_period, k = 1..horizon),
+    minus the state at t when relative."""
     rng = np.random.default_rng(seed)
     states, actions = [], []
     for ep in episodes:
@@ -106,7 +107,10 @@ def slot_statistics(episodes: list[Episode], horizon: int, step_period: float, r
         states.append(s)
         actions.append((a - s[:, None] if relative else a).reshape(-1, s.shape[-1]))
     stats = {}
-    for which, values in (("state", np.concatenate(states)), ("action", np.concatenate(actions))):
+    rows = np.concatenate(actions).reshape(-1, horizon, states[0].shape[-1])  # (S, A, D)
+    for which, values in (("state", np.concatenate(states)), ("action", rows.reshape(-1, rows.shape[-1]))):
         for key, fn in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
             stats[f"{which}/default/global_{key}"] = [float(v) for v in fn(values, axis=0)]
+    for key, fn in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):  # per chunk row
+        stats[f"action/default/stepwise_{key}"] = [[float(v) for v in row] for row in fn(rows, axis=0)]
     return stats

@@ -12,8 +12,9 @@
    action_velocity) computes. The chunk is learnt as offsets from the robot state at the
    observation (`relative`, the checkpoint's kairos.action_reference = "state"): a first row
    that starts where the robot is matters to the adapter's start-jump gate, and an absolute
-   chunk must reproduce the state through one proprio token. Offsets and state are z-scored
-   with the episodes' statistics.
+   chunk must reproduce the state through one proprio token. Offsets are z-scored per chunk row
+   (`stepwise`, kairos.stats_scope): the first rows move little, and with one global scale their
+   errors would be as large as the last rows'. The state is z-scored globally.
 The text encoder (HashTextEncoder) is trained with the model on the bags' instruction.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ class TrainConfig:
     warmup: int = 100
     video_weight: float = 1.0
     relative: bool = True  # actions as offsets from the state at the observation (kairos.action_reference)
+    stepwise: bool = True  # actions z-scored per chunk row (kairos.stats_scope): early rows stay precise
     seed: int = 0
     log_every: int = 50
 
@@ -107,8 +109,9 @@ class _Latents:
 
     def __init__(self, episodes, latents, stats, cfg: TrainConfig):
         self.episodes, self.latents, self.cfg = episodes, latents, cfg
-        self.norm = {w: (np.asarray(stats[f"{w}/default/global_mean"], np.float32),
-                         np.asarray(stats[f"{w}/default/global_std"], np.float32) + 1e-8) for w in ("state", "action")}
+        scope = {"state": "global", "action": "stepwise" if cfg.stepwise else "global"}
+        self.norm = {w: (np.asarray(stats[f"{w}/default/{scope[w]}_mean"], np.float32),
+                         np.asarray(stats[f"{w}/default/{scope[w]}_std"], np.float32) + 1e-8) for w in scope}
 
     def batch(self, rng):
         cfg = self.cfg

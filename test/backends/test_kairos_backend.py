@@ -147,3 +147,22 @@ def test_staged_prediction_hands_the_chunk_over_before_the_frames(specs, monkeyp
     seen = []
     pred = hold.predict_staged([obs(specs["arm"], 1.0)], 6, 0.05, seen.append)
     assert seen == [pred.chunk]
+
+
+def test_official_history_keeps_the_camera_spacing_when_inference_is_slow(specs):
+    """Predicting on every third observation only (slow inference), the official mode still re-encodes
+    the newest history_frames observations, not every third one; streaming skips (and counts) them."""
+    spec = specs["dual"]
+    history = [obs(spec, 1.0 + 0.1 * i) for i in range(7)]
+    official = backend(spec, temporal_mode="official", history_frames=3)
+    official.predict(history[:1], 8, 0.05)
+    official.predict(history[:4], 8, 0.05)  # three new observations since the last prediction
+    codec = official.codec
+    with torch.inference_mode():
+        want = torch.cat([codec.encode(torch.from_numpy(np.stack([o.composed])).permute(0, 3, 1, 2).float() / 127.5 - 1)
+                          for o in history[1:4]], dim=2)
+    assert official.skipped_frames == 0 and torch.allclose(official.memory.history_latents(), want)
+    streaming = backend(spec)
+    streaming.predict(history[:1], 8, 0.05)
+    streaming.predict(history[:4], 8, 0.05)
+    assert streaming.skipped_frames == 2 and streaming.world_state_frames == 2

@@ -119,3 +119,30 @@ def test_state_relative_actions_are_offsets_from_the_robot_state(saved, specs, t
     assert np.allclose(chunks["state"] - chunks["absolute"], q[None, :], atol=1e-5)
     with pytest.raises(ValueError, match="action_reference 'delta' must be one of"):
         save_dit(src.net, str(tmp_path / "x.safetensors"), order, order, action_reference="delta")
+
+
+def test_stepwise_statistics_scale_each_chunk_row(saved, specs, tmp_path):
+    """kairos.stats_scope = stepwise: row k of the chunk is denormalised with row k's statistics, the
+    chunk length is fixed by them (another horizon is refused by name), and a wrong shape is refused."""
+    src, paths, _ = saved
+    order = list(reversed(specs["arm"].slot_names))
+    h = 6
+    st = stats(8)
+    st["action/default/stepwise_mean"] = [[0.0] * 8 for _ in range(h)]
+    st["action/default/stepwise_std"] = [[0.01 * (k + 1)] * 8 for k in range(h)]
+    chunks = {}
+    for scope in ("global", "stepwise"):
+        dit = str(tmp_path / f"dit_{scope}.safetensors")
+        save_dit(src.net, dit, order, order, st, "zscore", stats_scope=scope)
+        b = make_backend("kairos", specs["arm"], flow_steps=2, seed=5, **{**paths, "dit_checkpoint": dit})
+        assert b.required_horizon == (h if scope == "stepwise" else None)
+        chunks[scope] = b.predict([obs(specs["arm"], 1.0)], h, 0.05).chunk.values
+    z = (chunks["global"] - 0.1) / 1.5  # the same normalised sample under both scopes
+    assert np.allclose(chunks["stepwise"], z * (0.01 * np.arange(1, h + 1))[:, None], atol=1e-5)
+    with pytest.raises(ValueError, match="horizon 8: the checkpoint's stepwise action statistics are for chunks of 6"):
+        b.predict([obs(specs["arm"], 1.2)], 8, 0.05)
+    bad = dict(st, **{"action/default/stepwise_std": [[1.0] * 7 for _ in range(h)]})
+    dit = str(tmp_path / "dit_bad.safetensors")
+    save_dit(src.net, dit, order, order, bad, "zscore", stats_scope="stepwise")
+    with pytest.raises(ValueError):
+        make_backend("kairos", specs["arm"], **{**paths, "dit_checkpoint": dit})

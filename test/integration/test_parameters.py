@@ -25,6 +25,9 @@ def start(module, params=None, files=(), timeout=60):
     ("kairos_ros.nodes.perception_node", {}, "camera_topics"),
     ("kairos_ros.nodes.world_model_node", {"backend": "magic"}, "parameter 'backend' = 'magic'"),
     ("kairos_ros.nodes.world_model_node", {"horizon": 0}, "parameter 'horizon' = 0"),
+    ("kairos_ros.nodes.world_model_node", {"backend": "kairos", "temporal_mode": "official", "history_frames": 4,
+                                           "history_length": 2, "allow_random_weights": True},
+     "parameter 'history_length' = 2 must be >= history_frames 4"),
     ("kairos_ros.nodes.adapter_node", {"embodiment": "hexapod"}, "hexapod"),
     ("kairos_ros.nodes.adapter_node", {}, "embodiment"),
 ])
@@ -42,7 +45,16 @@ def test_unknown_parameter_in_file_refuses_start(tmp_path):
     assert "unknown parameter 'max_chunk_agee'" in result.stderr
 
 
-@pytest.mark.parametrize("profile", ["franka_panda", "aloha", "shadow_hand"])
+PROFILES = {"franka_panda": "franka_panda", "aloha": "aloha", "shadow_hand": "shadow_hand",
+            "aloha_kairos_4b": "aloha"}  # profile -> the embodiment it drives
+
+
+def test_every_profile_is_checked():
+    shipped = {f[:-5] for f in os.listdir(os.path.join(REPO, "config")) if f.endswith(".yaml")}
+    assert shipped == set(PROFILES)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_config_files_validate_through_schemas(profile):
     from kairos_ros.core.params import load_ros_params_yaml, validate_params
     from kairos_ros.nodes.adapter_node import SCHEMA as ADAPTER
@@ -51,7 +63,7 @@ def test_config_files_validate_through_schemas(profile):
 
     path = os.path.join(REPO, "config", f"{profile}.yaml")
     for node, schema, extra in (("perception", PERCEPTION, {}), ("world_model", WORLD_MODEL, {}),
-                                ("adapter", ADAPTER, {"embodiment": profile})):
+                                ("adapter", ADAPTER, {"embodiment": PROFILES[profile]})):
         values = load_ros_params_yaml(path, node)
         assert values, f"{path} has no section for {node}"
         validate_params(schema, {**values, **extra})
