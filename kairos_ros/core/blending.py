@@ -46,8 +46,15 @@ class ChunkBlender:
     def reset(self) -> None:
         self.plans.clear()
 
-    def blend(self, new: AbsolutePlan) -> np.ndarray:
-        """Positions to execute at new.times (N, J); remembers the result as the current plan."""
+    def remember(self, plan: AbsolutePlan) -> None:
+        """Make `plan` the one being executed (what the next chunk blends from)."""
+        self.plans.append(AbsolutePlan(plan.stamp, np.asarray(plan.times, float).copy(),
+                                       np.asarray(plan.positions, float).copy()))
+
+    def blend(self, new: AbsolutePlan, remember: bool = True) -> np.ndarray:
+        """Positions to execute at new.times (N, J). With remember, the result becomes the current
+        plan; a caller that may still refuse the plan passes False and calls remember() once it is
+        really sent, so the next chunk never blends from a plan the robot did not get."""
         t = new.times
         out = new.positions.copy()
         if self.mode == "rtc" and self.plans and self.blend_time > 0:
@@ -63,7 +70,8 @@ class ChunkBlender:
                 acc += weight * values
                 total += weight
             out = acc / total
-        self.plans.append(AbsolutePlan(new.stamp, t.copy(), out.copy()))
+        if remember:
+            self.remember(AbsolutePlan(new.stamp, t, out))
         return out
 
 

@@ -142,7 +142,7 @@ class AdapterNode(Node):
             plan = plan_chunk(chunk, self.spec, positions, now, self.params["max_chunk_age"],
                               self.params["min_lead"])
             self.delay.add(now - chunk.stamp)
-            blended = self.blender.blend(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions))
+            blended = self.blender.blend(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions), remember=False)
             plan = replan_positions(plan, blended, self.spec, positions)
             self.safety.check_plan(plan, positions)
         except (ValueError, ChunkError) as exc:
@@ -152,6 +152,7 @@ class AdapterNode(Node):
             self._refuse("refused_chunk", f"chunk refused: {exc}")
             return
         self.safety.accepted(now)
+        self.blender.remember(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions))  # only what is sent
         self._send(plan, now)
         if plan.clamped:
             self.problems.problem("clamped", f"{plan.clamped} values clamped to joint limits")

@@ -71,3 +71,19 @@ def test_replan_positions_keeps_contract():
     assert np.all(out.velocities[-1] == 0.0) and np.all(np.abs(out.velocities) <= spec.max_velocity)
     assert np.array_equal(out.times, times)
     assert out.velocities[1, 1] == pytest.approx((q[2, 1] - q[0, 1]) / (times[2] - times[0]))
+
+
+@pytest.mark.parametrize("mode", ["rtc", "ensemble"])
+def test_a_plan_not_remembered_is_not_blended_from(mode):
+    """The adapter blends a chunk before its gates decide; a refused chunk never reached the robot, so
+    the next chunk must blend from the plan that did (remember only what is sent)."""
+    b = ChunkBlender(mode)
+    b.blend(plan(0.0, 0.0, 0.0, n=30))
+    refused = b.blend(plan(0.5, 0.5, 5.0, n=30), remember=False)
+    assert refused[-1, 0] > 0  # it was blended from the executing plan...
+    with_refusal = b.blend(plan(1.0, 1.0, 1.0, n=30))
+    clean = ChunkBlender(mode)
+    clean.blend(plan(0.0, 0.0, 0.0, n=30))
+    assert np.allclose(with_refusal, clean.blend(plan(1.0, 1.0, 1.0, n=30)))  # ...but left no trace
+    b.remember(plan(2.0, 2.0, 7.0, n=5))
+    assert len(b.plans) == 3 and np.allclose(b.plans[-1].positions, 7.0)
