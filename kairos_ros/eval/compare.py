@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kairos_ros.eval.report import STEP_ROWS, _figure, _fmt, _save, _table, _valid, jsonable
+from kairos_ros.eval.report import _figure, _fmt, _save, _table, _valid, jsonable, shown_steps
 
 
 def compare(summaries: dict[str, dict]) -> dict:
@@ -72,7 +72,7 @@ def render(comparison: dict, plot: str | None, report_dirs: dict[str, str]) -> s
                   [[n, rows[n]["model"], rows[n]["mae"], comparison["steps_won"][n], rows[n]["psnr"], rows[n]["ssim"],
                     ms(rows[n]["latency_p50"]), ms(rows[n]["latency_p99"])] for n in names])
     h = comparison["horizon"]
-    shown = [k for k in STEP_ROWS if k <= h] + ([h] if h not in STEP_ROWS else [])
+    shown = shown_steps(h)
     period = comparison.get("step_period") or 0.0
     table = []
     for k in shown:

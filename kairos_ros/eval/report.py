@@ -11,7 +11,8 @@ write the same format. `summary` is a JSON-able dict; every section is optional 
     bag         {path, name, storage, start_time, duration, message_count, topics, ...}
     versions    {kairos_ros, python, numpy, rosbags, torch, ...}
     counts      {observations, predictions, failed_predictions, resets (input time jumps),
-                 history_resets, dropped_inputs: {key: n}}
+                 history_resets, dropped_inputs: {key: n}; live: trajectories, adapter: {key: n}
+                 (the adapter's /diagnostics counts: refusals per gate, holds)}
     actions     {slot_names [D], step_period, horizon H, truth: what the chunk was compared with,
                  per_step: {mae [H], rmse [H], count [H]}   (over all slots; null where count 0)
                  per_slot: {mae [D], rmse [D], count [D]}   (over all steps)
@@ -31,6 +32,12 @@ from pathlib import Path
 
 FORMAT = "kairos-eval/1"
 STEP_ROWS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # horizon steps shown in report.md
+
+
+def shown_steps(horizon: int) -> list[int]:
+    """The horizon steps a report's tables show: STEP_ROWS up to the horizon, and the last step
+    (none for horizon 0: no chunk arrived)."""
+    return [k for k in STEP_ROWS if k <= horizon] + ([horizon] if horizon and horizon not in STEP_ROWS else [])
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -138,7 +145,8 @@ def _headline(summary: dict) -> list[list]:
     if "bag" in summary:
         bag = summary["bag"]
         rows.append(["bag", f"{bag.get('name', '')} ({bag.get('storage', '')}, {_fmt(bag.get('duration'))} s)"])
-    rows += [[k, counts[k]] for k in ("observations", "predictions", "failed_predictions", "resets") if k in counts]
+    rows += [[k, counts[k]] for k in ("observations", "predictions", "failed_predictions", "resets", "trajectories")
+             if k in counts]
     actions = summary.get("actions")
     if actions:
         rows.append(["action MAE, all steps", actions["overall"]["mae"]])
@@ -164,7 +172,7 @@ def render_markdown(summary: dict, plots: dict[str, str]) -> str:
         h = len(per["mae"])
         out += ["## Actions", "", f"Predicted chunk rows vs {actions.get('truth', 'ground truth')}; "
                 f"row k stands for stamp + k x {_fmt(actions.get('step_period'))} s. Errors in slot units.", ""]
-        shown = [k for k in STEP_ROWS if k <= h] + ([h] if h not in STEP_ROWS else [])
+        shown = shown_steps(h)
         out += _table(["step", "t (s)", "MAE", "RMSE", "samples"],
                       [[k, k * actions.get("step_period", 0.0), per["mae"][k - 1], per["rmse"][k - 1],
                         per["count"][k - 1]] for k in shown])
@@ -197,6 +205,12 @@ def render_markdown(summary: dict, plots: dict[str, str]) -> str:
     if inference and any(v is not None for v in inference.values()):
         out += ["## Inference (world-model node)", ""]
         out += _table(["", "ms"], [[k, 1000 * v if v is not None else None] for k, v in sorted(inference.items())])
+    adapter = summary.get("counts", {}).get("adapter")
+    if adapter:
+        out += ["## Adapter", "", "What the embodiment adapter counted (its /diagnostics): chunks refused by each "
+                "safety gate, watchdog holds, clamped values. On a replayed bag the robot does not follow the "
+                "trajectories, so every prediction error at the adapter's latency shows as a start jump.", ""]
+        out += _table(["count", "value"], sorted(adapter.items()))
     dropped = summary.get("counts", {}).get("dropped_inputs")
     if dropped:
         out += ["## Dropped inputs", ""] + _table(["reason", "count"], sorted(dropped.items()))

@@ -13,6 +13,7 @@ from collections import OrderedDict
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
@@ -38,6 +39,7 @@ class MonitorNode(Node):
         self.e2e_samples: list[float] = []  # every sample, for the report
         self.last_status: WorldModelStatus | None = None
         self.chunks = []  # ActionChunkData, for live evaluation
+        self.adapter_counts: dict[str, int] = {}  # newest count.* values of the adapter's /diagnostics
         self.states_t: list[float] = []
         self.states_q: list[np.ndarray] = []
         self._unpaired_chunk_stamp: float | None = None
@@ -49,6 +51,7 @@ class MonitorNode(Node):
         # The adapter runs dry (preview topic) until armed: count either output.
         self.create_subscription(JointTrajectory, "/kairos/trajectory_preview", self._on_traj, depth)
         self.create_subscription(WorldModelStatus, "/kairos/status", self._on_status, depth)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, depth)
         self.create_subscription(JointState, "/joint_states", self._on_joints, QoSProfile(depth=200))
 
     def subscribed_topics(self) -> set[str]:
@@ -97,6 +100,14 @@ class MonitorNode(Node):
         with self.lock:
             self.last_status = msg
 
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        """The adapter's problem counts (count.<key> values), for the report: what it refused and why."""
+        for status in msg.status:
+            if status.name.split(":")[0].strip().lstrip("/").endswith("adapter"):
+                counts = {kv.key[len("count."):]: kv.value for kv in status.values if kv.key.startswith("count.")}
+                with self.lock:
+                    self.adapter_counts = {k: int(v) for k, v in counts.items() if v.isdigit()}
+
     def _on_joints(self, msg: JointState) -> None:
         try:
             q, _ = order_joint_state(list(msg.name), msg.position, None, list(self.spec.joint_names),
@@ -127,6 +138,7 @@ class MonitorNode(Node):
             st = self.last_status
             return {
                 "counts": dict(self.counts),
+                "adapter": dict(self.adapter_counts),
                 "e2e_latency": list(self.e2e_samples),
                 "e2e": self.e2e.percentiles(),
                 "chunks": list(self.chunks),

@@ -100,3 +100,16 @@ def test_bad_arguments(tmp_path, capsys):
     assert "/nope/image_raw" in capsys.readouterr().err
     with pytest.raises(EvalError, match="aloha"):  # the wrong embodiment (named by an alias) for the joints
         evaluate_bag(SINGLE, "hold", embodiment="dual_arm")
+
+
+def test_live_report_shows_the_adapters_counts(tmp_path):
+    from kairos_ros.core.embodiment import load_embodiment
+    from kairos_ros.eval.live import live_summary
+
+    spec = load_embodiment("single_arm")
+    snapshot = {"chunks": [], "states_t": np.zeros(0), "states_q": np.zeros((0, len(spec.joint_names))),
+                "e2e_latency": [], "e2e": {}, "counts": {"observations": 5, "predictions": 4, "trajectories": 1},
+                "adapter": {"refused_start_jump": 3, "watchdog_hold": 1}}
+    summary = live_summary(snapshot, spec, {"backend": "kairos", "bag_name": "b"})
+    text = write_report(summary, tmp_path).read_text()
+    assert "## Adapter" in text and "| refused_start_jump | 3 |" in text and "| trajectories | 1 |" in text
