@@ -6,7 +6,9 @@ export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)$(if $(AMENT_PREFIX_PATH),:$(AMENT_
 # Unique DDS domain per run, discovery kept on this machine.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 EMBODIMENT ?= dual_arm
-BACKEND ?= extrapolate
+# The embedded default: kairos-nano, whose bundled weights were trained for ALOHA; other robots
+# default to the extrapolate baseline (or BACKEND=kairos with your own weights in their profile).
+BACKEND ?= $(if $(filter dual_arm aloha,$(EMBODIMENT)),kairos,extrapolate)
 BAG ?= data/demo_dual_arm
 
 .PHONY: setup demo test test-fast bench clean

@@ -47,8 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--instruction", default=None, help="default: the instruction kairos-make-bag records")
     ap.add_argument("--action-reference", choices=["state", "absolute"], default="state",
                     help="learn the chunk as offsets from the robot state (default) or as absolute slot values")
-    ap.add_argument("--stats-scope", choices=["stepwise", "global"], default="stepwise",
-                    help="z-score the chunk per row (default) or with one scale for all rows")
+    ap.add_argument("--stats-scope", choices=["global", "stepwise"], default="global",
+                    help="z-score the chunk with one scale for all rows (default; the bundled weights) or per row")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
