@@ -15,6 +15,7 @@ import numpy as np
 
 from kairos_ros.backends.base import Backend, _check_history
 from kairos_ros.core.embodiment import slots_to_joints, state_to_slots
+from kairos_ros.core.joints import fit_velocity
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
 
 
@@ -22,6 +23,22 @@ def _slots(spec, obs: ObservationData) -> np.ndarray:
     names = list(obs.joint_state.names)
     q = np.array([obs.joint_state.positions[names.index(j)] for j in spec.joint_names])
     return state_to_slots(spec, q).astype(np.float64)
+
+
+def slot_velocity(spec, history: Sequence[ObservationData], fit_window: int) -> np.ndarray:
+    """Slot velocities (slot units/s) at the newest observation: the least-squares slope of the
+    last `fit_window` observed states against their stamps; with one state (or equal stamps), the
+    newest joint state's reported velocities, else zeros."""
+    recent = list(history)[-fit_window:]
+    v = fit_velocity([o.stamp for o in recent], np.stack([_slots(spec, o) for o in recent]))
+    if v is not None:
+        return v
+    js = recent[-1].joint_state
+    if js.velocities is not None and len(js.velocities) and np.all(np.isfinite(js.velocities)):
+        names = list(js.names)
+        vel = np.array([js.velocities[names.index(j)] for j in spec.joint_names], dtype=np.float64)
+        return vel / spec.slot_scale  # joint units/s -> slot units/s (grippers map 0..1)
+    return np.zeros(len(spec.slot_names))
 
 
 class HoldBackend(Backend):
@@ -50,20 +67,7 @@ class ExtrapolateBackend(Backend):
         self.fit_window = fit_window
 
     def velocity(self, history: Sequence[ObservationData]) -> np.ndarray:
-        recent = list(history)[-self.fit_window:]
-        if len(recent) >= 2:
-            t = np.array([o.stamp for o in recent])
-            q = np.stack([_slots(self.spec, o) for o in recent])
-            t = t - t.mean()
-            denom = float(np.sum(t * t))
-            if denom > 0:
-                return (t[:, None] * (q - q.mean(axis=0))).sum(axis=0) / denom
-        js = recent[-1].joint_state
-        if js.velocities is not None and np.all(np.isfinite(js.velocities)):
-            names = list(js.names)
-            vel = np.array([js.velocities[names.index(j)] for j in self.spec.joint_names], dtype=np.float64)
-            return vel / self.spec.slot_scale  # joint units/s -> slot units/s (grippers map 0..1)
-        return np.zeros(len(self.spec.slot_names))
+        return slot_velocity(self.spec, history, self.fit_window)
 
     def predict(self, history: Sequence[ObservationData], horizon: int, step_period: float) -> PredictionData:
         _check_history(history)

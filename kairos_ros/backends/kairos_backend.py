@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from kairos_ros.backends.base import Backend, _check_history
+from kairos_ros.backends.baselines import slot_velocity
 from kairos_ros.backends.kairos_loading import check_dit, load_parts, missing_parts
 from kairos_ros.backends.kairos_setup import (PRESET_LAYOUTS, KairosOptions, check_size, identity, layouts, model_config,
                                               normalizers, resolve_device, resolve_dtype)
@@ -63,7 +64,8 @@ def _check_options(o: KairosOptions) -> None:
               ("flow_steps", o.flow_steps >= 1, ">= 1"), ("video_steps", o.video_steps >= 0, ">= 0"),
               ("video_every", o.video_every >= 1, ">= 1"), ("frame_period", o.frame_period >= 0, ">= 0"),
               ("max_frames_per_step", o.max_frames_per_step >= 1, ">= 1"),
-              ("text_drop_tokens", o.text_drop_tokens >= 0, ">= 0")]
+              ("text_drop_tokens", o.text_drop_tokens >= 0, ">= 0"),
+              ("action_noise_scale", 0.0 <= o.action_noise_scale <= 1.0, "in [0, 1]")]
     for name, ok, rule in checks:
         if not ok:
             raise ValueError(f"parameter '{name}' = {getattr(o, name)!r} must be {rule}")
@@ -107,6 +109,7 @@ class KairosBackend(Backend):
         check_trained_for(o, info)
         self.action_slots, self.state_slots = layouts(spec, o, info)
         self.relative = bool(info and info.action_reference == "state")  # actions = state + offsets
+        self.state_velocity = info.state_velocity if info else 0  # proprio = state + velocities over N observations
         self.reference: np.ndarray | float = 0.0
         cfg = model_config(o, self.action_slots, self.state_slots, info)
         if header:
@@ -154,13 +157,19 @@ class KairosBackend(Backend):
                              f"{self.image_size[0]}x{self.image_size[1]}")
 
     # -- inputs ---------------------------------------------------------------------------------
-    def _context(self, obs: ObservationData):
-        """The model's context for `obs`; also sets self.reference, the robot state in the action
-        layout (what a state-relative checkpoint's actions are offsets from)."""
+    def _context(self, history: Sequence[ObservationData]):
+        """The model's context for the newest observation (its state; with a state_velocity
+        checkpoint also the slot velocities fitted over the history); also sets self.reference, the
+        robot state in the action layout (what a state-relative checkpoint's actions are offsets from)."""
+        obs = history[-1]
         names = list(obs.joint_state.names)
         q = np.array([obs.joint_state.positions[names.index(j)] for j in self.spec.joint_names])
         slots = state_to_slots(self.spec, q)
-        state = identity(to_layout(slots, self.spec.slot_names, self.state_slots), self.state_norm).astype(np.float32)
+        proprio = to_layout(slots, self.spec.slot_names, self.state_slots)
+        if self.state_velocity:
+            velocity = slot_velocity(self.spec, history, self.state_velocity)
+            proprio = np.concatenate([proprio, to_layout(velocity, self.spec.slot_names, self.state_slots)])
+        state = identity(proprio, self.state_norm).astype(np.float32)
         if not np.all(np.isfinite(state)):
             raise ValueError("non-finite robot state")
         self.reference = to_layout(slots, self.spec.slot_names, self.action_slots).astype(np.float64) \
@@ -217,10 +226,18 @@ class KairosBackend(Backend):
         o = self.opts
         if n_lat and o.temporal_mode == "official" and o.video_schedule == "euler" and self.video_steps == o.flow_steps:
             future, actions = sample_official(self.net, self.memory.history_latents(), ctx, cm, n_lat, o.flow_steps,
-                                              self.generator, "euler", horizon)  # the joint loop
+                                              self.generator, "euler", horizon,
+                                              action_noise=self._action_noise(horizon))  # the joint loop
             return actions, future
-        actions = sample_actions(self.net, cache, ctx, cm, horizon, o.flow_steps, generator=self.generator)
+        actions = sample_actions(self.net, cache, ctx, cm, horizon, o.flow_steps, noise=self._action_noise(horizon))
         return actions, (self._video(ctx, cm, n_lat) if n_lat else None)
+
+    def _action_noise(self, horizon: int) -> torch.Tensor:
+        """The action sampler's starting noise, drawn from the backend's generator and scaled by
+        action_noise_scale (1: the released sampler; below 1: lower-variance chunks, 0: the
+        deterministic chunk from the prior's mean)."""
+        noise = torch.randn(1, horizon, self.net.cfg.action.action_dim, generator=self.generator)
+        return noise * self.opts.action_noise_scale
 
     def _frames(self, future, horizon: int, step_period: float):
         if future is None:
@@ -276,14 +293,14 @@ class KairosBackend(Backend):
                                    step_period, self.name, self.model)
 
         with torch.inference_mode():
-            ctx, cm = self._context(last)
+            ctx, cm = self._context(history)
             cache = self._absorb(history, ctx, cm)
             if on_chunk is None:
                 actions, future = self._sample(cache, ctx, cm, horizon, n_lat)
                 chunk = chunk_of(actions)
             else:
                 chunk = chunk_of(sample_actions(self.net, cache, ctx, cm, horizon, self.opts.flow_steps,
-                                                generator=self.generator))
+                                                noise=self._action_noise(horizon)))
                 on_chunk(chunk)
                 future = self._video(ctx, cm, n_lat) if n_lat else None
             frames, times = self._frames(future, horizon, step_period)
@@ -302,11 +319,12 @@ class KairosBackend(Backend):
         horizon = values.shape[0]
         self._check_horizon(horizon)
         with torch.inference_mode():
-            ctx, cm = self._context(last)
+            ctx, cm = self._context(history)
             cand = identity(to_layout(values, candidate.slot_names, self.action_slots) - self.reference,
                             self.action_norm)
             cache = self._absorb(history, ctx, cm)
-            own = sample_actions(self.net, cache, ctx, cm, horizon, self.opts.flow_steps, generator=self.generator)
+            own = sample_actions(self.net, cache, ctx, cm, horizon, self.opts.flow_steps,
+                                 noise=self._action_noise(horizon))
             n_lat = self._future_latents()
             frames, times = self._frames(self._video(ctx, cm, n_lat) if n_lat else None, horizon,
                                          candidate.step_period)

@@ -56,6 +56,7 @@ class KairosOptions:
     image_height: int = 0
     max_frames_per_step: int = 1
     seed: int = 0
+    action_noise_scale: float = 1.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -133,7 +134,7 @@ def model_config(opts: KairosOptions, action_slots, state_slots, info) -> Kairos
     if info and info.preset and info.preset != cfg.name:
         raise ValueError(f"parameter 'dit_checkpoint' = '{opts.dit_checkpoint}' holds a '{info.preset}' model but "
                          f"model_preset is '{cfg.name}'")
-    dims = (len(action_slots), len(state_slots))
+    dims = (len(action_slots), len(state_slots) * (info.state_width if info else 1))
     if opts.model_preset in PRESET_LAYOUTS:
         want = (cfg.action.action_dim, cfg.action.state_dim)
         if dims != want:
@@ -142,7 +143,7 @@ def model_config(opts: KairosOptions, action_slots, state_slots, info) -> Kairos
         return cfg
     if info and (info.action_dim, info.state_dim) != dims:
         raise ValueError(f"parameter 'dit_checkpoint' = '{opts.dit_checkpoint}' takes {info.action_dim} action / "
-                         f"{info.state_dim} state values, but the layouts have {dims[0]} / {dims[1]} slots")
+                         f"{info.state_dim} state values, but the layouts give {dims[0]} / {dims[1]}")
     return replace(cfg, action=replace(cfg.action, action_dim=dims[0], state_dim=dims[1]))
 
 
@@ -162,10 +163,11 @@ def normalizers(opts: KairosOptions, info, action_slots, state_slots, trained: b
                          "actions are normalised, so a Kairos stats JSON is needed to denormalise them")
     else:
         return None, None
-    for (name, norm), slots in zip((("action", pair[0]), ("state", pair[1])), (action_slots, state_slots)):
-        if norm.a.shape[-1:] != (len(slots),) or norm.a.ndim > (2 if name == "action" else 1):
+    width = info.state_width if info else 1  # state values per slot (2: position and velocity)
+    for (name, norm), n in zip((("action", pair[0]), ("state", pair[1])), (len(action_slots), len(state_slots) * width)):
+        if norm.a.shape[-1:] != (n,) or norm.a.ndim > (2 if name == "action" else 1):
             raise ValueError(f"{name} statistics have {norm.a.shape[-1] if norm.a.ndim else 1} values but the model's "
-                             f"{name} layout has {len(slots)} slots")
+                             f"{name} input has {n}")
     return pair
 
 

@@ -67,3 +67,18 @@ def order_joint_state(names, positions, velocities, configured: list[str], ignor
     if bad:
         raise JointStateError(f"non-finite velocities for {list(bad)}: {list(bad.values())}")
     return out, vel
+
+
+def fit_velocity(times, values) -> np.ndarray | None:
+    """Least-squares slope of values (N, D) against times (N,): the velocity that best explains N
+    samples (robust to one noisy sample, unlike a two-point difference). None when N < 2 or the
+    times do not spread."""
+    t = np.asarray(times, dtype=np.float64)
+    q = np.asarray(values, dtype=np.float64)
+    if t.shape[0] < 2:
+        return None
+    t = t - t.mean()
+    denom = float(np.sum(t * t))
+    if denom <= 0:
+        return None
+    return (t[:, None] * (q - q.mean(axis=0))).sum(axis=0) / denom

@@ -14,7 +14,11 @@ dit_checkpoint    keys `video_dit.*`, `action_dit.*` (the official layout, check
                   own, or "state": each action is the offset from the robot state's value of the
                   same slot at the observation, and the action statistics describe those offsets) and
                   kairos.stats_scope ("global", the default, or "stepwise": the action statistics are
-                  the stats dict's `action/default/stepwise_*`, one row per chunk row).
+                  the stats dict's `action/default/stepwise_*`, one row per chunk row) and
+                  kairos.state_velocity (an integer N >= 2; absent or 0: none): the proprio input is
+                  the state slots followed by their velocities (slot units/s), the least-squares
+                  slope of the last N observed states against their stamps; state_dim is then twice
+                  the number of state slots and the state statistics cover both halves.
 codec_checkpoint  ConvCodec: keys `encoder.*`, `decoder.*`; metadata kairos.format = kairos-conv-codec/1,
                   kairos.channels, kairos.width, optionally kairos.latents_mean / kairos.latents_std
                   (JSON lists, per channel). (A Wan-style AutoencoderKLWan folder works too: wan_vae.py.)
@@ -50,6 +54,12 @@ class DitInfo:
     trained_for: dict | None = None  # e.g. {"temporal_mode": "official", "history_frames": 4, "image_width": 128}
     action_reference: str = "absolute"  # or "state": actions are offsets from the current state
     stats_scope: str = "global"  # or "stepwise": action statistics per chunk row, (horizon, action_dim)
+    state_velocity: int = 0  # N >= 2: the state input also carries slot velocities fitted over N observations
+
+    @property
+    def state_width(self) -> int:
+        """Proprio values per state slot: 1, or 2 with velocities."""
+        return 2 if self.state_velocity else 1
 
 
 def _json(header: Header, key: str, kind):
@@ -77,30 +87,43 @@ def dit_info(header: Header) -> DitInfo:
                    _json(header, "kairos.stats", dict), header.metadata.get("kairos.normalization"),
                    _json(header, "kairos.trained_for", dict), header.metadata.get("kairos.action_reference", "absolute"),
                    header.metadata.get("kairos.stats_scope", "global"))
+    raw = header.metadata.get("kairos.state_velocity", "0")
+    try:
+        info.state_velocity = int(raw)
+    except ValueError:
+        info.state_velocity = -1
+    if info.state_velocity != 0 and info.state_velocity < 2:
+        raise CheckpointError(f"'{header.path}': metadata kairos.state_velocity = {raw!r} must be an integer >= 2 "
+                              "(or 0: no velocities)")
     if info.stats_scope not in STATS_SCOPES:
         raise CheckpointError(f"'{header.path}': metadata kairos.stats_scope = {info.stats_scope!r} must be one of "
                               f"{list(STATS_SCOPES)}")
     if info.action_reference not in ACTION_REFERENCES:
         raise CheckpointError(f"'{header.path}': metadata kairos.action_reference = {info.action_reference!r} must be one "
                               f"of {list(ACTION_REFERENCES)}")
-    for name, slots, dim in (("action", info.action_slots, action_dim), ("state", info.state_slots, state_dim)):
-        if slots is not None and len(slots) != dim:
-            raise CheckpointError(f"'{header.path}': kairos.{name}_slots lists {len(slots)} slots but the weights "
-                                  f"take {dim} {name} values")
+    for name, slots, dim, per in (("action", info.action_slots, action_dim, 1),
+                                  ("state", info.state_slots, state_dim, info.state_width)):
+        if slots is not None and len(slots) * per != dim:
+            extra = " (positions and velocities)" if per == 2 else ""
+            raise CheckpointError(f"'{header.path}': kairos.{name}_slots lists {len(slots)} slots{extra} but the "
+                                  f"weights take {dim} {name} values")
     return info
 
 
 def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = None,
              normalization: str | None = None, trained_for: dict | None = None,
-             action_reference: str = "absolute", stats_scope: str = "global") -> None:
+             action_reference: str = "absolute", stats_scope: str = "global", state_velocity: int = 0) -> None:
     if stats_scope not in STATS_SCOPES:
         raise ValueError(f"stats_scope {stats_scope!r} must be one of {list(STATS_SCOPES)}")
     if action_reference not in ACTION_REFERENCES:
         raise ValueError(f"action_reference {action_reference!r} must be one of {list(ACTION_REFERENCES)}")
+    if state_velocity != 0 and state_velocity < 2:
+        raise ValueError(f"state_velocity {state_velocity} must be >= 2 (or 0: no velocities)")
     cfg = model.cfg
-    if len(action_slots) != cfg.action.action_dim or len(state_slots) != cfg.action.state_dim:
-        raise ValueError(f"{len(action_slots)} action / {len(state_slots)} state slots for a model of action_dim "
-                         f"{cfg.action.action_dim} / state_dim {cfg.action.state_dim}")
+    per = 2 if state_velocity else 1
+    if len(action_slots) != cfg.action.action_dim or len(state_slots) * per != cfg.action.state_dim:
+        raise ValueError(f"{len(action_slots)} action / {len(state_slots)} state slots (x{per}) for a model of "
+                         f"action_dim {cfg.action.action_dim} / state_dim {cfg.action.state_dim}")
     meta = {"kairos.format": DIT_FORMAT, "kairos.preset": cfg.name, "kairos.action_slots": json.dumps(list(action_slots)),
             "kairos.state_slots": json.dumps(list(state_slots))}
     if stats is not None:
@@ -113,6 +136,8 @@ def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = N
         meta["kairos.action_reference"] = action_reference
     if stats_scope != "global":
         meta["kairos.stats_scope"] = stats_scope
+    if state_velocity:
+        meta["kairos.state_velocity"] = str(int(state_velocity))
     save_checkpoint(model.state_dict(), path, meta)
 
 

@@ -55,6 +55,10 @@ class WorldModelNode(Node):
         if fixed is not None and fixed != p["horizon"]:
             raise ParameterError(f"parameter 'horizon' = {p['horizon']}: the model's checkpoint (stepwise action "
                                  f"statistics) predicts chunks of {fixed} rows; set horizon:={fixed}")
+        fit = getattr(self.backend, "state_velocity", 0)
+        if fit > p["history_length"]:
+            raise ParameterError(f"parameter 'history_length' = {p['history_length']} must be >= {fit}: the model's "
+                                 f"checkpoint fits the robot's velocity over the last {fit} observations")
         self.params = p
         self.step_period = p["step_period"] or self.spec.default_step_period
         self.history = ObservationHistory(p["history_length"])

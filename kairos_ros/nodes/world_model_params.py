@@ -101,6 +101,10 @@ SCHEMA = [
               "camera's spacing (history_length must hold them).", min=1, max=64, read_only=True),
     ParamSpec("seed", "int", 0, "kairos backend: seed of the sampling noise (and of random weights).", min=0,
               max=2**31 - 1, read_only=True),
+    ParamSpec("action_noise_scale", "float", 1.0, "kairos backend: scale of the action sampler's starting noise "
+              "(1: the released sampler, a random draw from the learnt distribution; 0: the deterministic chunk "
+              "from the prior's mean, lower variance; in between, lower-temperature draws).", min=0.0, max=1.0,
+              read_only=True),
 ]
 
 
@@ -108,7 +112,7 @@ KAIROS_KEYS = ("model_preset", "device", "dtype", "allow_large_preset_on_cpu", "
                "text_checkpoint", "text_drop_tokens", "text_system_prompt", "allow_random_weights", "action_stats",
                "normalization", "action_layout", "state_layout", "temporal_mode", "history_frames", "flow_steps",
                "video_steps", "video_schedule", "video_every", "frame_period", "image_width", "image_height",
-               "max_frames_per_step", "seed")
+               "max_frames_per_step", "seed", "action_noise_scale")
 
 
 def backend_options(params: dict) -> dict:

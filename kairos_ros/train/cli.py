@@ -49,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="learn the chunk as offsets from the robot state (default) or as absolute slot values")
     ap.add_argument("--stats-scope", choices=["global", "stepwise"], default="global",
                     help="z-score the chunk with one scale for all rows (default; the bundled weights) or per row")
+    ap.add_argument("--state-velocity", type=int, default=3, metavar="N",
+                    help="give the model the slot velocities fitted over the last N frames' states next to the "
+                         "state (default 3; 0: positions only, Kairos' own proprio)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
@@ -56,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "history_frames", "horizon", "cameras", "lr"):
         if not getattr(args, flag) > 0:
             ap.error(f"--{flag.replace('_', '-')} {getattr(args, flag)} must be > 0")
+    if args.state_velocity == 1 or args.state_velocity < 0:
+        ap.error(f"--state-velocity {args.state_velocity} must be 0 or >= 2")
     if args.future_frames < 0 or args.step_period < 0 or args.threads < 0:
         ap.error("--future-frames, --step-period and --threads must be >= 0")
     return args
@@ -100,15 +105,17 @@ def main(argv=None) -> int:
     cfg = TrainConfig(history_frames=args.history_frames, future_frames=args.future_frames, horizon=args.horizon,
                       step_period=step_period, batch=args.batch, codec_steps=args.codec_steps, steps=args.steps,
                       lr=args.lr, seed=args.seed, relative=args.action_reference == "state",
-                      stepwise=args.stats_scope == "stepwise")
+                      stepwise=args.stats_scope == "stepwise", state_velocity=args.state_velocity)
     torch.manual_seed(args.seed)
     codec = train_codec(episodes, cfg, log)
     latents = encode_episodes(codec, episodes)
-    stats = slot_statistics(episodes, args.horizon, step_period, relative=cfg.relative, seed=args.seed)
+    stats = slot_statistics(episodes, args.horizon, step_period, relative=cfg.relative, seed=args.seed,
+                            state_velocity=args.state_velocity)
     base = get_preset("kairos-nano")
     from dataclasses import replace
 
-    model_cfg = replace(base, action=replace(base.action, action_dim=spec.dim, state_dim=spec.dim))
+    state_dim = spec.dim * (2 if args.state_velocity else 1)
+    model_cfg = replace(base, action=replace(base.action, action_dim=spec.dim, state_dim=state_dim))
     model = KairosWAM(model_cfg)
     text = HashTextEncoder(model_cfg.video.text_dim)
     curve = train_wam(model, text, episodes, latents, stats, instruction, cfg, log)
@@ -121,6 +128,7 @@ def main(argv=None) -> int:
               "frame_period": 1.0 / ec.camera_rate,
               "horizon": args.horizon, "step_period": step_period, "instruction": instruction,
               "action_reference": args.action_reference, "stats_scope": args.stats_scope,
+              "state_velocity": args.state_velocity,
               "episodes": len(episodes), "episode_seeds": seeds, "duration": args.duration,
               "codec_steps": args.codec_steps, "steps": args.steps, "batch": args.batch, "lr": args.lr,
               "seed": args.seed, "loss_curve": curve, "seconds": round(time.perf_counter() - t0, 1),

@@ -8,7 +8,8 @@ Episodes are pure functions of their seed; training seeds are kept apart from th
 bundled bags (EVAL_SEEDS) so that evaluating on those bags measures generalisation.
 
 A sample at camera frame index n: the composed frames n-F+1..n (history, oldest first), the
-robot state (slots) at frame n's time, and the slot values at that time + k * step_period for
+robot state (slots) at frame n's time, its velocity as the backend estimates it (the least-squares
+slope over the states of the last N camera frames, backends.baselines.slot_velocity), and the slot values at that time + k * step_period for
 k = 1..H (what the action chunk should be; trained as offsets from the state), plus the next P
 composed frames for video training.
 """
@@ -20,6 +21,7 @@ import numpy as np
 
 from kairos_ros.core.embodiment import state_to_slots
 from kairos_ros.core.image import make_layout, resize_rgb
+from kairos_ros.core.joints import fit_velocity
 from kairos_ros.tools.make_bag import synthetic_robot
 
 EVAL_SEEDS = frozenset(range(0, 100))  # the bundled demo and fixture bags use seeds below 100
@@ -56,6 +58,12 @@ class Episode:
         """Slot values (T, D) float32 at times t (s from the episode start)."""
         return state_to_slots(self.spec, self.motion.positions(np.asarray(t, dtype=np.float64)))
 
+    def slot_velocity(self, t: float, fit: int) -> np.ndarray:
+        """(D,) the slot velocity at time t fitted over the states of the last `fit` camera frames
+        (t, t - 1/rate, ...), as the backend fits it over its observation history."""
+        times = t - np.arange(fit - 1, -1, -1) / self.cfg.camera_rate
+        return fit_velocity(times, self.slots(times)).astype(np.float32)
+
 
 @dataclass
 class Batch:
@@ -63,14 +71,16 @@ class Batch:
     index: list  # (B,) newest history frame index in its episode
     state: np.ndarray  # (B, D) float32 slots at the newest history frame
     actions: np.ndarray  # (B, A, D) float32 slots at t + k * step_period, k = 1..A
+    velocity: np.ndarray | None = None  # (B, D) float32 fitted slot velocities (state_velocity > 0)
     history: np.ndarray | None = None  # (B, F, H, W, 3) uint8, oldest first (with_frames)
     future: np.ndarray | None = None  # (B, P, H, W, 3) uint8 (with_frames)
 
 
 def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, history: int, horizon: int,
-                 step_period: float, future_frames: int = 0, with_frames: bool = True) -> Batch:
+                 step_period: float, future_frames: int = 0, with_frames: bool = True,
+                 state_velocity: int = 0) -> Batch:
     """Random windows from random episodes (each window, future included, fits in its episode)."""
-    eps, idx, state, actions = [], [], [], []
+    eps, idx, state, actions, velocity = [], [], [], [], []
     for _ in range(batch):
         e = int(rng.integers(len(episodes)))
         ep = episodes[e]
@@ -78,13 +88,15 @@ def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, 
         if len(ep.times) - reach <= history - 1:
             raise ValueError(f"episode of {len(ep.times)} frames is too short for {history} history frames and "
                              f"{reach} frames of future")
-        n = int(rng.integers(history - 1, len(ep.times) - reach))
+        n = int(rng.integers(max(history, state_velocity) - 1, len(ep.times) - reach))
         t = ep.times[n]
         eps.append(e)
         idx.append(n)
         state.append(ep.slots([t])[0])
         actions.append(ep.slots(t + step_period * np.arange(1, horizon + 1)))
-    out = Batch(eps, idx, np.stack(state), np.stack(actions))
+        if state_velocity:
+            velocity.append(ep.slot_velocity(t, state_velocity))
+    out = Batch(eps, idx, np.stack(state), np.stack(actions), np.stack(velocity) if velocity else None)
     if with_frames:
         out.history = np.stack([episodes[e].frames[n - history + 1:n + 1] for e, n in zip(eps, idx)])
         out.future = np.stack([episodes[e].frames[n + 1:n + 1 + future_frames] for e, n in zip(eps, idx)])
@@ -92,11 +104,11 @@ def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, 
 
 
 def slot_statistics(episodes: list[Episode], horizon: int, step_period: float, relative: bool = True,
-                    samples: int = 500, seed: int = 0) -> dict:
+                    samples: int = 500, seed: int = 0, state_velocity: int = 0) -> dict:
     """Per-slot mean/std/min/max in the Kairos stats JSON layout (`{state|action}/default/
     global_{mean,std,min,max}`, and `action/default/stepwise_*` with one row per chunk row): the
-    state over the episodes, and the chunk rows (slots at t + k step_period, k = 1..horizon),
-    minus the state at t when relative."""
+    state over the episodes (followed by the fitted velocities when state_velocity > 0), and the
+    chunk rows (slots at t + k step_period, k = 1..horizon), minus the state at t when relative."""
     rng = np.random.default_rng(seed)
     states, actions = [], []
     for ep in episodes:
@@ -104,10 +116,13 @@ def slot_statistics(episodes: list[Episode], horizon: int, step_period: float, r
         rows = t[:, None] + step_period * np.arange(1, horizon + 1)  # (S, A)
         s = ep.slots(t)  # (S, D)
         a = ep.slots(rows.reshape(-1)).reshape(samples, horizon, -1)
-        states.append(s)
+        if state_velocity:
+            states.append(np.concatenate([s, np.stack([ep.slot_velocity(x, state_velocity) for x in t])], axis=1))
+        else:
+            states.append(s)
         actions.append((a - s[:, None] if relative else a).reshape(-1, s.shape[-1]))
     stats = {}
-    rows = np.concatenate(actions).reshape(-1, horizon, states[0].shape[-1])  # (S, A, D)
+    rows = np.concatenate(actions).reshape(-1, horizon, actions[0].shape[-1])  # (S, A, D)
     for which, values in (("state", np.concatenate(states)), ("action", rows.reshape(-1, rows.shape[-1]))):
         for key, fn in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
             stats[f"{which}/default/global_{key}"] = [float(v) for v in fn(values, axis=0)]

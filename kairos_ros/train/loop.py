@@ -15,7 +15,10 @@
    chunk must reproduce the state through one proprio token. Offsets are z-scored with one scale
    per slot (or per chunk row, `stepwise`, kairos.stats_scope; on the demo bag that made the first
    row a little better and the whole chunk a little worse: 0.032 / 0.286 against 0.037 / 0.273
-   MAE). The state is z-scored globally.
+   MAE). The state is z-scored globally. With state_velocity N the proprio token also gets the
+   slot velocities fitted over the last N frames' states (what the backend fits over its
+   observation history): one proprio token of positions says nothing about where the robot is
+   heading, so without it the first rows of a chunk were no better than holding still.
 The text encoder (HashTextEncoder) is trained with the model on the bags' instruction.
 """
 from __future__ import annotations
@@ -47,6 +50,7 @@ class TrainConfig:
     video_weight: float = 1.0
     relative: bool = True  # actions as offsets from the state at the observation (kairos.action_reference)
     stepwise: bool = False  # actions z-scored per chunk row (kairos.stats_scope)
+    state_velocity: int = 0  # N >= 2: proprio = state + velocity fitted over N frames (kairos.state_velocity)
     seed: int = 0
     log_every: int = 50
 
@@ -117,7 +121,7 @@ class _Latents:
     def batch(self, rng):
         cfg = self.cfg
         b = sample_batch(self.episodes, rng, cfg.batch, cfg.history_frames, cfg.horizon, cfg.step_period,
-                         future_frames=0, with_frames=False)
+                         future_frames=0, with_frames=False, state_velocity=cfg.state_velocity)
         lat = torch.stack([self.latents[e][n - cfg.history_frames + 1:n + 1 + cfg.future_frames]
                            for e, n in zip(b.episode, b.index)])  # (B, F + P, C, h, w)
         def z(v, which):  # z-score clamped to +-5, as core.action_space.Normalizer
@@ -125,7 +129,8 @@ class _Latents:
             return torch.from_numpy(np.clip((v - mean) / std, -5, 5).astype(np.float32))
 
         actions = b.actions - b.state[:, None] if cfg.relative else b.actions
-        return lat.movedim(1, 2), z(b.state, "state"), z(actions, "action")
+        proprio = np.concatenate([b.state, b.velocity], axis=1) if cfg.state_velocity else b.state
+        return lat.movedim(1, 2), z(proprio, "state"), z(actions, "action")
 
 
 def train_wam(model: KairosWAM, text: HashTextEncoder, episodes, latents, stats, instruction: str,

@@ -24,7 +24,7 @@ def save_all(out: Path, model, codec, text, spec, stats: dict, record: dict) -> 
     trained_for = {k: record[k] for k in ("temporal_mode", "history_frames", "image_width", "image_height",
                                          "frame_period")}
     save_dit(_half(model), str(out / FILES[0]), slots, slots, stats, "zscore", trained_for,
-             record["action_reference"], record["stats_scope"])
+             record["action_reference"], record["stats_scope"], record.get("state_velocity", 0))
     half_codec = _half(codec)
     half_codec.norm = codec.norm  # the latent statistics stay float32 metadata
     save_conv_codec(half_codec, str(out / FILES[1]))

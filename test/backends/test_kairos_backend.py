@@ -166,3 +166,16 @@ def test_official_history_keeps_the_camera_spacing_when_inference_is_slow(specs)
     streaming.predict(history[:1], 8, 0.05)
     streaming.predict(history[:4], 8, 0.05)
     assert streaming.skipped_frames == 2 and streaming.world_state_frames == 2
+
+
+def test_action_noise_scale(specs):
+    """0: the deterministic chunk (the same history gives the same chunk however often it is asked);
+    1 (the default): fresh noise each time; outside [0, 1]: refused by name."""
+    arm = specs["arm"]
+    chunks = {}
+    for scale in (0.0, 1.0):
+        b = make_backend("kairos", arm, allow_random_weights=True, flow_steps=2, action_noise_scale=scale)
+        chunks[scale] = [b.predict([obs(arm, 1.0)], 4, 0.05).chunk.values for _ in range(2)]
+    assert np.array_equal(*chunks[0.0]) and not np.allclose(*chunks[1.0])
+    with pytest.raises(ValueError, match=r"parameter 'action_noise_scale' = 1.5 must be in \[0, 1\]"):
+        make_backend("kairos", arm, allow_random_weights=True, action_noise_scale=1.5)

@@ -91,7 +91,7 @@ def test_statistics(tmp_path, specs):
     mm, _ = normalizers(KairosOptions(action_stats=stats_file(tmp_path, 8), normalization="minmax"), None, slots,
                         slots, trained=True)
     assert mm.denormalize(np.ones(8)) == pytest.approx(np.ones(8))
-    with pytest.raises(ValueError, match="action statistics have 5 values but the model's action layout has 8"):
+    with pytest.raises(ValueError, match="action statistics have 5 values but the model.s action input has 8"):
         normalizers(KairosOptions(action_stats=stats_file(tmp_path, 5)), None, slots, slots, trained=True)
     with pytest.raises(ValueError, match="parameter 'action_stats' = '/nope.json'"):
         normalizers(KairosOptions(action_stats="/nope.json"), None, slots, slots, trained=True)
@@ -107,7 +107,7 @@ def test_layout_order_and_statistics_reach_the_chunk(tmp_path, specs):
     values = b._to_slots(norm)[0]
     assert values == pytest.approx([(7 - k) / 10 * 2.0 + 0.5 for k in range(8)], abs=1e-6)
     q = np.linspace(-0.5, 0.5, 8)
-    ctx, _ = b._context(obs(arm, 1.0, q=q))
+    ctx, _ = b._context([obs(arm, 1.0, q=q)])
     want = (q[::-1] - 0.5) / 2.0  # the proprio token is computed from the normalised state in layout order
     enc = b.net.action_dit.proprio_encoder
     with torch.no_grad():

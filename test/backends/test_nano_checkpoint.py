@@ -146,3 +146,52 @@ def test_stepwise_statistics_scale_each_chunk_row(saved, specs, tmp_path):
     save_dit(src.net, dit, order, order, bad, "zscore", stats_scope="stepwise")
     with pytest.raises(ValueError):
         make_backend("kairos", specs["arm"], **{**paths, "dit_checkpoint": dit})
+
+
+def test_state_velocity_feeds_positions_then_fitted_velocities(saved, specs, tmp_path, monkeypatch):
+    """kairos.state_velocity = 3: the proprio input is the state slots (layout order) followed by
+    their velocities, the least-squares slope over the last 3 observations, z-scored with the
+    checkpoint's 16 state statistics; the metadata must be sane and consistent with the weights."""
+    from dataclasses import replace
+
+    from kairos_ros.model.checkpoint import read_header
+    from kairos_ros.model.config import get_preset
+    from kairos_ros.model.nano_format import dit_info
+    from kairos_ros.model.wam import KairosWAM
+
+    _, paths, _ = saved
+    arm = specs["arm"]
+    order = list(reversed(arm.slot_names))
+    base = get_preset("kairos-nano")
+    torch.manual_seed(0)
+    net = KairosWAM(replace(base, action=replace(base.action, action_dim=8, state_dim=16)))
+    st = stats(8)
+    st["state/default/global_mean"] = [0.0] * 8 + [0.5] * 8
+    st["state/default/global_std"] = [2.0] * 8 + [0.25] * 8
+    dit = str(tmp_path / "dit_vel.safetensors")
+    save_dit(net, dit, order, order, st, "zscore", state_velocity=3)
+    assert dit_info(read_header(dit)).state_velocity == 3
+    b = make_backend("kairos", arm, flow_steps=2, **{**paths, "dit_checkpoint": dit})
+    seen = []
+    real = b.net.context
+    monkeypatch.setattr(b.net, "context", lambda words, state: (seen.append(state.clone()), real(words, state))[1])
+    q0, v = np.linspace(-0.3, 0.4, 8), np.linspace(0.5, -0.2, 8)
+    # the oldest observation lies outside the fit window of 3 (it would spoil a straight line)
+    history = [obs(arm, t, q=q0 + v * t + (5.0 if t == 0.9 else 0.0)) for t in (0.9, 1.0, 1.1, 1.2)]
+    b.predict(history, 4, 0.05)
+    expect = np.concatenate([(q0 + v * 1.2)[::-1] / 2.0, (v[::-1] - 0.5) / 0.25])
+    assert seen and np.allclose(seen[-1][0].numpy(), expect, atol=1e-5)
+    b.reset()
+    b.predict(history[-1:], 4, 0.05)  # one observation: no velocity known, zeros (or the reported velocities)
+    assert np.allclose(seen[-1][0, 8:].numpy(), (0.0 - 0.5) / 0.25)
+    with pytest.raises(ValueError, match=r"8 action / 8 state slots \(x1\) for a model of action_dim 8 / state_dim 16"):
+        save_dit(net, str(tmp_path / "x.safetensors"), order, order, st, "zscore")
+    with pytest.raises(ValueError, match="state_velocity 1 must be >= 2"):
+        save_dit(net, str(tmp_path / "x.safetensors"), order, order, st, "zscore", state_velocity=1)
+    bad = str(tmp_path / "bad_vel.safetensors")
+    save_checkpoint(net.state_dict(), bad, {"kairos.state_velocity": "fast", "kairos.state_slots": json.dumps(order)})
+    with pytest.raises(ValueError, match="kairos.state_velocity = 'fast' must be an integer >= 2"):
+        make_backend("kairos", arm, **{**paths, "dit_checkpoint": bad})
+    save_checkpoint(net.state_dict(), bad, {"kairos.state_slots": json.dumps(order)})
+    with pytest.raises(ValueError, match="kairos.state_slots lists 8 slots but the weights take 16 state values"):
+        make_backend("kairos", arm, **{**paths, "dit_checkpoint": bad})

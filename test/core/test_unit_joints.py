@@ -71,3 +71,14 @@ def test_non_finite_velocities_name_the_joints():
 def test_non_finite_velocity_on_ignored_joint_is_fine():
     _, vel = order_joint_state(["j1", "x", "j2", "j3"], [0.0] * 4, [1.0, math.nan, 2.0, 3.0], CONF, ignore=["x"])
     np.testing.assert_array_equal(vel, [1.0, 2.0, 3.0])
+
+
+def test_fit_velocity_is_the_least_squares_slope():
+    from kairos_ros.core.joints import fit_velocity
+    t = np.array([0.0, 0.1, 0.2, 0.3])
+    q = np.stack([1.0 + 2.0 * t, -0.5 * t], axis=1)
+    assert np.allclose(fit_velocity(t, q), [2.0, -0.5])
+    noisy = q.copy()
+    noisy[1, 0] += 0.1  # one noisy sample moves the fit less than a two-point difference over it
+    assert abs(fit_velocity(t, noisy)[0] - 2.0) < abs((noisy[1, 0] - noisy[0, 0]) / 0.1 - 2.0)
+    assert fit_velocity(t[:1], q[:1]) is None and fit_velocity([1.0, 1.0], q[:2]) is None

@@ -65,6 +65,27 @@ def test_batches_fit_their_episodes(arm):
         sample_batch([ep], np.random.default_rng(0), 1, history=30, horizon=32, step_period=0.5)
 
 
+def test_state_velocity_is_the_backends_fit_over_camera_frames(arm):
+    """Training velocities are what the backend fits over its observation history: the least-squares
+    slope of the states at the last N camera frames (here checked against the motion's derivative,
+    which a 3-frame fit over 0.2 s follows closely on this smooth motion)."""
+    ep = Episode(arm, EpisodeConfig(("head",), "single", 32, 32, duration=4.0), 1001)
+    t = 2.0
+    v = ep.slot_velocity(t, 3)
+    times = np.array([1.8, 1.9, 2.0])
+    s = ep.slots(times)
+    assert np.allclose(v, (s[2] - s[0]) / 0.2, atol=1e-5)  # a 3-point fit at even spacing: the end points
+    d = (ep.slots([t + 1e-4])[0] - ep.slots([t - 1e-4])[0]) / 2e-4
+    assert np.abs(v - d).max() < 0.2 * np.abs(d).max() + 1e-3
+    b = sample_batch([ep], np.random.default_rng(0), 8, history=1, horizon=4, step_period=0.05, with_frames=False,
+                     state_velocity=3)
+    assert b.velocity.shape == (8, arm.dim) and min(b.index) >= 2  # a full fit window before each sample
+    n = b.index[0]
+    assert np.allclose(b.velocity[0], ep.slot_velocity(ep.times[n], 3))
+    stats = slot_statistics([ep], horizon=4, step_period=0.05, state_velocity=3)
+    assert len(stats["state/default/global_mean"]) == 2 * arm.dim and len(stats["action/default/global_mean"]) == arm.dim
+
+
 def test_codec_learns(arm):
     ep = Episode(arm, EpisodeConfig(("head",), "single", 32, 32, duration=3.0), 1002)
     x = to_pixels(ep.frames[:16])
@@ -86,14 +107,15 @@ def test_cli_writes_a_checkpoint_the_backend_loads(tmp_path, arm):
                        "--horizon", "8"]) == 0
     record = json.loads((out / "train.json").read_text())
     assert record["temporal_mode"] == "official" and record["history_frames"] == 2
-    assert record["action_reference"] == "state"
+    assert record["action_reference"] == "state" and record["state_velocity"] == 3
     assert min(record["episode_seeds"]) >= 1000 and len(record["loss_curve"]) >= 1
     paths = {f"{p}_checkpoint": str(out / f"{p}.safetensors") for p in ("dit", "codec", "text")}
     with pytest.raises(ValueError, match="trained for temporal_mode:=official history_frames:=2"):
         make_backend("kairos", arm, **paths)
     b = make_backend("kairos", arm, temporal_mode="official", history_frames=2, image_width=32, image_height=32,
                      frame_period=0.1, flow_steps=2, num_predicted_frames=1, **paths)
-    assert b.random_parts == [] and b.action_slots == list(arm.slot_names)
+    assert b.random_parts == [] and b.action_slots == list(arm.slot_names) and b.state_velocity == 3
+    assert b.net.cfg.action.state_dim == 2 * arm.dim  # positions and velocities
     frame = np.zeros((32, 32, 3), np.uint8)
     js = JointStateData(1.0, list(arm.joint_names), np.zeros(len(arm.joint_names)))
     pred = b.predict([ObservationData(1.0, ["head"], [frame], js, "", composed=frame)], 8, 0.05)
