@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)$(if $(AMENT_PREFIX_PATH),:$(AMENT_PREFIX_PATH))
-# Unique DDS domain per run, discovery kept on this machine.
+# Discovery kept on this machine; make demo runs on a DDS domain no other kairos_ros run holds
+# (kairos-bringup --domain auto) unless ROS_DOMAIN_ID or DOMAIN is given; the tests claim their own.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+DOMAIN ?= $(if $(ROS_DOMAIN_ID),$(ROS_DOMAIN_ID),auto)
 EMBODIMENT ?= dual_arm
 # The embedded default: kairos-nano, whose bundled weights were trained for ALOHA; other robots
 # default to the extrapolate baseline (or BACKEND=kairos with your own weights in their profile).
@@ -17,7 +19,7 @@ setup:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
 
 demo: setup
-	$(VENV)/bin/kairos-bringup --embodiment $(EMBODIMENT) --backend $(BACKEND) --bag $(BAG) --status --report-dir out
+	$(VENV)/bin/kairos-bringup --embodiment $(EMBODIMENT) --backend $(BACKEND) --bag $(BAG) --status --report-dir out --domain $(DOMAIN)
 
 test: setup
 	$(VPY) -m pytest test -q -p no:cacheprovider

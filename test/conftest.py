@@ -2,9 +2,16 @@
 import os
 import sys
 
-# A unique domain per run keeps parallel runs (and a developer's own graph) apart. Set before any
-# rclpy.init() in this process; child processes inherit it.
-os.environ["ROS_DOMAIN_ID"] = os.environ.get("KAIROS_TEST_DOMAIN_ID", str(1 + os.getpid() % 100))
+from kairos_ros.core.domain import claim_domain
+
+# A domain no other kairos_ros run on this host holds (core/domain.py: a lock file per domain, held
+# while this session lives) keeps parallel runs, and a developer's own graph on domain 0, apart.
+# Set before any rclpy.init() in this process; child processes inherit it.
+if os.environ.get("KAIROS_TEST_DOMAIN_ID"):
+    os.environ["ROS_DOMAIN_ID"] = os.environ["KAIROS_TEST_DOMAIN_ID"]
+else:
+    _DOMAIN, _DOMAIN_LOCK = claim_domain()
+    os.environ["ROS_DOMAIN_ID"] = str(_DOMAIN)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")

@@ -38,7 +38,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--report-dir", default="", help="write the live evaluation report here when the bag ends")
     ap.add_argument("--log-dir", default="", help="node log files (default: <report-dir>/logs with --status)")
     ap.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: no limit)")
-    return ap.parse_args(argv)
+    ap.add_argument("--domain", default="",
+                    help="ROS_DOMAIN_ID for every node: an integer 0-232, or 'auto' for one no other kairos_ros run "
+                         "on this host holds (make demo's default, so a replayed bag never reaches a robot's "
+                         "graph on domain 0); default: the environment's ROS_DOMAIN_ID")
+    args = ap.parse_args(argv)
+    if args.domain:
+        from kairos_ros.core.domain import parse_domain
+
+        try:
+            parse_domain(args.domain)
+        except ValueError as exc:
+            ap.error(str(exc))
+    return args
 
 
 class StatusPrinter:
@@ -89,11 +101,20 @@ def main(argv=None) -> int:
     from kairos_ros.core.paths import apply_dds_profile
 
     apply_dds_profile(os.environ)  # before this process's rclpy.init(), inherited by every node
+    domain_lock = None  # held while the graph runs (core/domain.py)
+    if args.domain:
+        from kairos_ros.core.domain import claim_domain, parse_domain
+
+        domain = parse_domain(args.domain)
+        if domain is None:
+            domain, domain_lock = claim_domain()
+        os.environ["ROS_DOMAIN_ID"] = str(domain)
     sup = Supervisor(log_dir=log_dir)
     for spec_ in nodes:
         sup.start(spec_)
     print(f"kairos-bringup: started {', '.join(p.name for p in nodes)} (embodiment {args.embodiment}, "
-          f"backend {args.backend}{', sim time' if sim else ''})" + (f"; node logs in {log_dir}/" if log_dir else ""),
+          f"backend {args.backend}{', sim time' if sim else ''}, ROS_DOMAIN_ID {os.environ.get('ROS_DOMAIN_ID', '0')})"
+          + (f"; node logs in {log_dir}/" if log_dir else ""),
           flush=True)
 
     import rclpy

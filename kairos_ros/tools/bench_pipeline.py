@@ -79,7 +79,12 @@ def bench_latency(seconds: float, rate: float) -> dict:
     cfg = os.path.join(tmp, "bench.yaml")
     with open(cfg, "w") as f:
         f.write(_CONFIG)
-    os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    domain_lock = None  # held until the benchmark returns: no other kairos_ros run takes this domain
+    if not os.environ.get("ROS_DOMAIN_ID"):
+        from kairos_ros.core.domain import claim_domain
+
+        domain, domain_lock = claim_domain()
+        os.environ["ROS_DOMAIN_ID"] = str(domain)
     from kairos_ros.core.paths import apply_dds_profile
 
     apply_dds_profile(os.environ)
