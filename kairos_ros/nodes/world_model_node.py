@@ -259,6 +259,8 @@ class WorldModelNode(Node):
         result.success = True
         result.message = pred.extras.get("message") or f"imagined {len(pred.frames)} frames"
         result.future = future_to_msg(pred, self.params["frame_id"], True)
+        scores = {k: float(v) for k, v in pred.extras.items() if k != "message" and isinstance(v, (int, float))}
+        result.score_names, result.scores = list(scores), list(scores.values())
         goal_handle.succeed()
         return result
 

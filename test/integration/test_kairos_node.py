@@ -115,6 +115,10 @@ def test_imagine_says_what_it_can(graph):
     assert res.success, res.message
     assert len(res.future.frames) == 2 and res.future.chunk.horizon == 4
     assert "do not depend on the candidate" in res.message and "candidate_error=" in res.message
+    assert list(res.score_names) == ["candidate_error", "model_chunk_error", "distance_to_model_chunk"]
+    assert len(res.scores) == 3 and all(np.isfinite(res.scores)) and res.scores[2] >= 0
+    shown = f"candidate_error={res.scores[0]:.4f}"  # the fields and the message say the same
+    assert shown in res.message
 
 
 def test_bad_input_is_refused_or_dropped(graph):

@@ -128,6 +128,7 @@ def test_imagine_with_baseline(graph):
     assert len(result.future.frames) == 3 and len(result.future.frame_times) == 3
     assert result.future.chunk.horizon == 4 and list(result.future.chunk.slot_names) == list(SPEC.slot_names)
     assert feedback and feedback[-1] == pytest.approx(1.0)
+    assert list(result.score_names) == [] and list(result.scores) == []  # a baseline scores nothing
 
 
 def test_imagine_refuses_bad_candidate(graph):
