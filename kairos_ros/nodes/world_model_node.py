@@ -171,7 +171,12 @@ class WorldModelNode(Node):
             if values.shape != (self.params["horizon"], len(self.spec.slot_names)) or not np.all(np.isfinite(values)):
                 raise BadPrediction(f"values of shape {values.shape}"
                                     f"{' with non-finite entries' if values.size and not np.all(np.isfinite(values)) else ''}")
-            self.latency.add(time.perf_counter() - start)  # what control waits for: observation to chunk
+            took = time.perf_counter() - start
+            self.latency.add(took)  # what control waits for: observation to chunk
+            budget = self.params["latency_budget"]
+            if budget > 0 and took > budget:
+                self._warn("slow_inference", f"chunk took {took * 1000:.1f} ms (> latency_budget "
+                                             f"{budget * 1000:.1f} ms)")
             self.rate.tick()
             if self.params["chunk_first"]:  # out at once: the robot does not wait for predicted frames
                 self.chunk_pub.publish(chunk_to_msg(chunk, self.params["frame_id"]))

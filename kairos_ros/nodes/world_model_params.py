@@ -24,6 +24,10 @@ SCHEMA = [
               "frame costs many chunks). A prediction whose frames then turn out non-finite is still dropped and "
               "the world state reset, but its (checked, finite) chunk has been sent. false: nothing is published "
               "until the whole prediction is checked.", read_only=True),
+    ParamSpec("latency_budget", "float", 0.0, "Warn (throttled; counted as slow_inference in /diagnostics, so "
+              "the status turns WARN) when the time from starting a prediction to having its chunk exceeds this "
+              "(s; 0 disables). Set it to the replanning period the robot needs.", min=0.0, max=60.0,
+              read_only=True),
     ParamSpec("max_observation_age", "float", 1.0, "Do not predict from an observation older than "
               "this (s, node clock; 0 disables).", min=0.0, max=3600.0, read_only=True),
     ParamSpec("instruction", "str", "", "Initial instruction (SetInstruction changes it).", read_only=True),

@@ -35,7 +35,8 @@ def graph():
         NodeProcess("kairos_ros.nodes.world_model_node", "world_model",
                     {"embodiment": "dual_arm", "backend": "kairos", "allow_random_weights": True, "flow_steps": 2,
                      "horizon": 8, "status_period": 0.2, "num_predicted_frames": 2, "image_width": 32,
-                     "image_height": 32, "chunk_first": True}),  # the staged path (chunk before frames)
+                     "image_height": 32, "chunk_first": True,  # the staged path (chunk before frames)
+                     "latency_budget": 0.0005}),  # below any real chunk time: every chunk is slow
     ]
     assert listener.wait_nodes(["perception", "world_model"], 90), "\n".join(n.output() for n in nodes)
     listener.img = listener.publisher(Image, CAM)
@@ -94,6 +95,14 @@ def test_chunks_and_frames_flow_with_random_weights_labelled(graph):
     assert wait_for(lambda: "RANDOM WEIGHTS" in listener.got("/kairos/status")[-1].message, 5)
     status = listener.got("/kairos/status")[-1]
     assert status.health >= WorldModelStatus.WARN and status.world_state_frames >= 2
+
+
+def test_latency_budget_overruns_are_counted(graph):
+    listener, _ = graph
+    feed(listener, 1.0)
+    assert wait_for(lambda: count(listener, "slow_inference") >= 1, 10)
+    last = listener.diagnostics_values("world_model").get("last.slow_inference", "")
+    assert "ms (> latency_budget 0.5 ms)" in last, last
 
 
 def test_imagine_says_what_it_can(graph):
