@@ -47,11 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--instruction", default=None, help="default: the instruction kairos-make-bag records")
     ap.add_argument("--action-reference", choices=["state", "absolute"], default="state",
                     help="learn the chunk as offsets from the robot state (default) or as absolute slot values")
-    ap.add_argument("--stats-scope", choices=["global", "stepwise"], default="global",
-                    help="z-score the chunk with one scale for all rows (default; the bundled weights) or per row")
+    ap.add_argument("--stats-scope", choices=["global", "stepwise"], default="stepwise",
+                    help="z-score the chunk per row (default; the bundled weights: the first rows, small offsets, "
+                         "then weigh as much as the last) or with one scale for all rows")
     ap.add_argument("--state-velocity", type=int, default=3, metavar="N",
                     help="give the model the slot velocities fitted over the last N frames' states next to the "
-                         "state (default 3; 0: positions only, Kairos' own proprio)")
+                         "state (default 3, as the bundled weights; 0: positions only, Kairos' own proprio)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
