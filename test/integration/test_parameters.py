@@ -37,6 +37,30 @@ def test_bad_parameter_refuses_start(module, params, expect):
     assert expect in result.stderr, result.stderr
 
 
+def test_history_shorter_than_the_velocity_fit_refuses_start(tmp_path):
+    """A checkpoint whose proprio input carries velocities fitted over 3 observations (its codec and
+    text encoder left random, which the test allows) cannot run on a history of 2."""
+    from dataclasses import replace
+
+    from kairos_ros.core.embodiment import load_embodiment
+    from kairos_ros.model.config import get_preset
+    from kairos_ros.model.nano_format import save_dit
+    from kairos_ros.model.wam import KairosWAM
+
+    spec = load_embodiment("dual_arm")
+    base = get_preset("kairos-nano")
+    net = KairosWAM(replace(base, action=replace(base.action, action_dim=spec.dim, state_dim=2 * spec.dim)))
+    n = spec.dim
+    stats = {f"{w}/default/global_{k}": [0.0 if k == "mean" else 1.0] * (2 * n if w == "state" else n)
+             for w in ("action", "state") for k in ("mean", "std")}
+    dit = str(tmp_path / "dit.safetensors")
+    save_dit(net, dit, list(spec.slot_names), list(spec.slot_names), stats, "zscore", state_velocity=3)
+    result = start("kairos_ros.nodes.world_model_node", {"backend": "kairos", "dit_checkpoint": dit,
+                                                         "allow_random_weights": True, "history_length": 2})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "parameter 'history_length' = 2 must be >= 3" in result.stderr, result.stderr
+
+
 def test_unknown_parameter_in_file_refuses_start(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump({"adapter": {"ros__parameters": {"embodiment": "dual_arm", "max_chunk_agee": 1.0}}}))
