@@ -89,7 +89,7 @@ def bench_latency(seconds: float, rate: float) -> dict:
 
     apply_dds_profile(os.environ)
     sup = Supervisor(log_dir=os.path.join(tmp, "logs"))
-    for proc in describe_graph("dual_arm", "hold", cfg):
+    for proc in describe_graph("dual_arm", "hold", cfg, visualize=False):  # the control path only
         sup.start(proc)
     rclpy.init(args=[])
     node = rclpy.create_node("kairos_bench")
