@@ -19,7 +19,8 @@ from kairos_ros.core.joints import fit_velocity
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
 
 
-def _slots(spec, obs: ObservationData) -> np.ndarray:
+def observed_slots(spec, obs: ObservationData) -> np.ndarray:
+    """The observation's joint state as the embodiment's slot values (float64)."""
     names = list(obs.joint_state.names)
     q = np.array([obs.joint_state.positions[names.index(j)] for j in spec.joint_names])
     return state_to_slots(spec, q).astype(np.float64)
@@ -30,7 +31,7 @@ def slot_velocity(spec, history: Sequence[ObservationData], fit_window: int) -> 
     last `fit_window` observed states against their stamps; with one state (or equal stamps), the
     newest joint state's reported velocities, else zeros."""
     recent = list(history)[-fit_window:]
-    v = fit_velocity([o.stamp for o in recent], np.stack([_slots(spec, o) for o in recent]))
+    v = fit_velocity([o.stamp for o in recent], np.stack([observed_slots(spec, o) for o in recent]))
     if v is not None:
         return v
     js = recent[-1].joint_state
@@ -49,7 +50,7 @@ class HoldBackend(Backend):
         _check_history(history)
         last = history[-1]
         self.world_state_frames = len(history)
-        values = np.tile(_slots(self.spec, last), (horizon, 1)).astype(np.float32)
+        values = np.tile(observed_slots(self.spec, last), (horizon, 1)).astype(np.float32)
         frames, times = self._frame_plan(last, horizon, step_period)
         chunk = ActionChunkData(last.stamp, self.spec.name, list(self.spec.slot_names), values, step_period,
                                 self.name, self.model)
@@ -73,7 +74,7 @@ class ExtrapolateBackend(Backend):
         _check_history(history)
         last = history[-1]
         self.world_state_frames = len(history)
-        q0 = _slots(self.spec, last)
+        q0 = observed_slots(self.spec, last)
         steps = (np.arange(horizon) + 1.0)[:, None] * step_period
         joints = slots_to_joints(self.spec, q0 + steps * self.velocity(history))
         values = state_to_slots(self.spec, np.clip(joints, self.spec.lower, self.spec.upper))

@@ -33,12 +33,11 @@ import numpy as np
 import torch
 
 from kairos_ros.backends.base import Backend, _check_history
-from kairos_ros.backends.baselines import slot_velocity
+from kairos_ros.backends.baselines import observed_slots, slot_velocity
 from kairos_ros.backends.kairos_loading import check_dit, load_parts, missing_parts
 from kairos_ros.backends.kairos_setup import (PRESET_LAYOUTS, KairosOptions, check_size, identity, layouts, model_config,
                                               normalizers, resolve_device, resolve_dtype)
 from kairos_ros.core.action_space import from_layout, to_layout
-from kairos_ros.core.embodiment import state_to_slots
 from kairos_ros.core.paths import resolve_resource
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
 from kairos_ros.model.checkpoint import read_header
@@ -162,9 +161,7 @@ class KairosBackend(Backend):
         checkpoint also the slot velocities fitted over the history); also sets self.reference, the
         robot state in the action layout (what a state-relative checkpoint's actions are offsets from)."""
         obs = history[-1]
-        names = list(obs.joint_state.names)
-        q = np.array([obs.joint_state.positions[names.index(j)] for j in self.spec.joint_names])
-        slots = state_to_slots(self.spec, q)
+        slots = observed_slots(self.spec, obs)
         proprio = to_layout(slots, self.spec.slot_names, self.state_slots)
         if self.state_velocity:
             velocity = slot_velocity(self.spec, history, self.state_velocity)

@@ -43,11 +43,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "on this host holds (make demo's default, so a replayed bag never reaches a robot's "
                          "graph on domain 0); default: the environment's ROS_DOMAIN_ID")
     args = ap.parse_args(argv)
+    args.domain_id = None  # --domain parsed: an integer, or None for 'auto' (or no --domain)
     if args.domain:
         from kairos_ros.core.domain import parse_domain
 
         try:
-            parse_domain(args.domain)
+            args.domain_id = parse_domain(args.domain)
         except ValueError as exc:
             ap.error(str(exc))
     return args
@@ -103,9 +104,9 @@ def main(argv=None) -> int:
     apply_dds_profile(os.environ)  # before this process's rclpy.init(), inherited by every node
     domain_lock = None  # held while the graph runs (core/domain.py)
     if args.domain:
-        from kairos_ros.core.domain import claim_domain, parse_domain
+        from kairos_ros.core.domain import claim_domain
 
-        domain = parse_domain(args.domain)
+        domain = args.domain_id
         if domain is None:
             domain, domain_lock = claim_domain()
         os.environ["ROS_DOMAIN_ID"] = str(domain)
