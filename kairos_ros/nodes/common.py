@@ -1,6 +1,7 @@
 """rclpy glue shared by every node: parameters from a schema, the main() shape, conversions."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -14,6 +15,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
 from kairos_ros.core.image import ImageError, image_to_rgb, rgb_to_image_fields
+from kairos_ros.core.realtime import freeze_startup_objects, tune_allocator
 from kairos_ros.core.params import ParameterError, ParamSpec, ros_type_name, validate_params
 
 try:  # Jazzy and later; Humble raises plain exceptions at shutdown instead.
@@ -72,12 +74,21 @@ def declare_schema(node: Node, schema: list[ParamSpec]) -> dict:
 
 
 def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> int:
-    """The main() shape every node shares: build, spin, and always clean up."""
+    """The main() shape every node shares: build, spin, and always clean up.
+
+    Before the middleware starts, glibc is told to keep large blocks in the heap (core.realtime):
+    frame-sized messages otherwise page-fault their buffers in on every message. Setting
+    KAIROS_ALLOCATOR_TUNING=0 in the environment keeps the C library's defaults. Once the node is
+    built, what start-up allocated is frozen out of the garbage collector's scans.
+    """
+    if os.environ.get("KAIROS_ALLOCATOR_TUNING", "1") != "0":
+        tune_allocator()
     rclpy.init(args=args)
     node = None
     code = 0
     try:
         node = factory()
+        freeze_startup_objects()  # the model and modules are never garbage: keep GC pauses short
         executor = executor_factory() if executor_factory else rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()

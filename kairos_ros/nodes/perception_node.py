@@ -14,6 +14,7 @@ from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.image import ImageError
 from kairos_ros.core.joints import JointStateError
 from kairos_ros.core.params import ParameterError, ParamSpec
+from kairos_ros.core.realtime import limit_torch_threads
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
 from kairos_ros.core.sync import OutOfOrderError
 from kairos_ros.nodes.common import (cv_bridge_available, declare_schema, diagnostic_array, image_msg_to_rgb,
@@ -50,6 +51,10 @@ SCHEMA = [
               read_only=True),
     ParamSpec("diagnostics_period", "float", 1.0, "Seconds between /diagnostics messages.", min=0.05,
               max=60.0, read_only=True),
+    ParamSpec("resize_threads", "int", 1, "torch threads for resizing frames. One keeps this node from "
+              "taking cores from inference: a second thread gains little on camera-sized frames and its "
+              "OpenMP worker spins after every resize. 0 leaves torch's default (one per core).",
+              min=0, max=256, read_only=True),
 ]
 
 
@@ -63,6 +68,8 @@ class PerceptionNode(Node):
     def __init__(self):
         super().__init__("perception")
         p = declare_schema(self, SCHEMA)
+        if p["resize_threads"] > 0:
+            limit_torch_threads(p["resize_threads"])
         topics = list(p["camera_topics"])
         names = list(p["camera_names"]) or [camera_name_from_topic(t) for t in topics]
         if len(names) != len(topics):
@@ -95,8 +102,10 @@ class PerceptionNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.min_period = 1.0 / p["rate_hz"]
         self.last_publish = None
-        # Inputs trigger publishing; this timer only flushes a set held back by the rate limit.
-        self.create_timer(self.min_period / 2, self._after_input)
+        # Inputs trigger publishing. A set held back by the rate limit is flushed by a one-shot timer
+        # armed for the moment the limit lifts (a periodic flush timer at twice rate_hz would burn a
+        # core at high rates and delay every other callback of this node).
+        self.flush_timer = None
         self.create_timer(p["diagnostics_period"], self._diagnostics)
         self.get_logger().info(f"perception: cameras {dict(zip(names, topics))}, layout {p['layout']} "
                                f"{self.pipeline.layout.width}x{self.pipeline.layout.height}, "
@@ -144,9 +153,18 @@ class PerceptionNode(Node):
         if self.last_publish is not None and now < self.last_publish:
             self.last_publish = None  # the clock itself went backwards (sim time, looping bag)
         # A small margin keeps a source at exactly rate_hz from being throttled by jitter.
-        if self.last_publish is None or now - self.last_publish >= 0.9 * self.min_period:
+        wait = 0.0 if self.last_publish is None else 0.9 * self.min_period - (now - self.last_publish)
+        if wait <= 0.0:
             if self._publish():
                 self.last_publish = now
+        elif self.flush_timer is None:
+            self.flush_timer = self.create_timer(max(wait, 1e-4), self._flush)
+
+    def _flush(self) -> None:
+        if self.flush_timer is not None:
+            self.destroy_timer(self.flush_timer)
+            self.flush_timer = None
+        self._after_input()
 
     def _on_instruction(self, msg: String) -> None:
         self.pipeline.instruction = msg.data
