@@ -19,3 +19,11 @@ os.environ.setdefault("PYTHONUNBUFFERED", "1")
 # The same Fast DDS profile kairos-bringup applies (large camera frames through shared memory).
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "fastdds_large_frames.xml"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests that SIGKILL a node on purpose leave its Fast DDS files in /dev/shm (RAM): remove them
+    (core/shm.py; only files no live process holds)."""
+    from kairos_ros.core.shm import clean_stale_fastdds
+
+    clean_stale_fastdds(min_age=2.0)

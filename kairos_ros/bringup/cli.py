@@ -102,6 +102,12 @@ def main(argv=None) -> int:
     from kairos_ros.core.paths import apply_dds_profile
 
     apply_dds_profile(os.environ)  # before this process's rclpy.init(), inherited by every node
+    from kairos_ros.core.shm import clean_stale_fastdds
+
+    stale = clean_stale_fastdds()  # left in /dev/shm (RAM) by DDS processes that were killed
+    if stale:
+        print(f"kairos-bringup: removed {len(stale)} stale Fast DDS shared-memory files from /dev/shm "
+              "(left by processes that were killed)", flush=True)
     domain_lock = None  # held while the graph runs (core/domain.py)
     if args.domain:
         from kairos_ros.core.domain import claim_domain

@@ -71,3 +71,15 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def thaw_objects() -> None:
+    """Undo freeze_startup_objects() at shut-down and collect.
+
+    Frozen objects in reference cycles are never freed. If the middleware's context is one of them,
+    its DDS participant is not deleted at exit, and Fast DDS then leaves its shared-memory segment
+    behind in /dev/shm (seen with the world model node: two segments per run, which add up in a
+    RAM-backed filesystem).
+    """
+    gc.unfreeze()
+    gc.collect()

@@ -15,7 +15,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
 from kairos_ros.core.image import ImageError, image_to_rgb, rgb_to_image_fields
-from kairos_ros.core.realtime import freeze_startup_objects, tune_allocator
+from kairos_ros.core.realtime import freeze_startup_objects, thaw_objects, tune_allocator
 from kairos_ros.core.params import ParameterError, ParamSpec, ros_type_name, validate_params
 
 try:  # Jazzy and later; Humble raises plain exceptions at shutdown instead.
@@ -104,6 +104,7 @@ def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> i
                 close()
             node.destroy_node()
         rclpy.try_shutdown()
+        thaw_objects()  # what holds the DDS participant may sit in a cycle: let it be freed now
     return code
 
 

@@ -88,6 +88,9 @@ def bench_latency(seconds: float, rate: float) -> dict:
     from kairos_ros.core.paths import apply_dds_profile
 
     apply_dds_profile(os.environ)
+    from kairos_ros.core.shm import clean_stale_fastdds
+
+    clean_stale_fastdds()
     sup = Supervisor(log_dir=os.path.join(tmp, "logs"))
     for proc in describe_graph("dual_arm", "hold", cfg, visualize=False):  # the control path only
         sup.start(proc)

@@ -35,3 +35,9 @@ def test_torch_threads_are_capped():
     out = run("import torch; torch.set_num_threads(2); from kairos_ros.core.realtime import limit_torch_threads; "
               "print(limit_torch_threads(1), torch.get_num_threads())")
     assert out == "True 1"
+
+
+def test_thaw_returns_frozen_objects_to_the_collector():
+    out = run("import gc; from kairos_ros.core.realtime import freeze_startup_objects, thaw_objects; "
+              "freeze_startup_objects(); thaw_objects(); print(gc.get_freeze_count())")
+    assert out == "0"
