@@ -19,6 +19,7 @@ from kairos_ros.core.diagnostics import LatencyStats
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
 
 W, H = 640, 480
+PINGS = 100  # reference round trips through the echo node
 
 
 def _frames(seed: int = 0) -> list[bytes]:
@@ -154,11 +155,12 @@ def bench_latency(seconds: float, rate: float) -> dict:
                 raise RuntimeError(f"a node exited during start-up: {sup.exited()} (logs in {tmp}/logs)")
             time.sleep(0.1)
         time.sleep(1.0)
-        # The machine's floor for one hop, measured in this same run before the pipeline starts:
-        # a VM's wake-up latency varies by a factor of three from hour to hour.
-        for _ in range(200):
+        # The machine's floor for one hop, measured in this same run before the pipeline starts,
+        # at the camera rate: on a VM a wake-up after a longer idle spell costs more, and this
+        # VM's wake-up latency varies about threefold from hour to hour.
+        for _ in range(PINGS):
             ping_pub.publish(Header(stamp=to_time(time.time())))
-            time.sleep(0.01)
+            time.sleep(1.0 / rate)
         time.sleep(0.2)
         q = (spec.lower + spec.upper) / 2
         # Built once, like a camera driver's reusable buffers: filling a 921 KB Python message takes

@@ -23,8 +23,8 @@ def test_bench_pipeline_writes_json(tmp_path):
     assert data["conversion"]["count"] == 20
     assert data["matched"] > 10, f"only {data['matched']} camera sets reached a trajectory"
     assert "camera stamp -> JointTrajectory publish" in res.stdout
-    # The echo node answered (most of) the 200 reference pings: the bare-hop floor is in the report.
-    assert data["bare_hop"]["count"] > 150 and data["bare_hop"]["p50"] > 0
+    # The echo node answered (most of) the 100 reference pings: the bare-hop floor is in the report.
+    assert data["bare_hop"]["count"] > 80 and data["bare_hop"]["p50"] > 0
     assert "bare rclpy hop" in res.stdout
 
 
