@@ -92,7 +92,7 @@ def dit_info(header: Header) -> DitInfo:
         info.state_velocity = int(raw)
     except ValueError:
         info.state_velocity = -1
-    if info.state_velocity != 0 and info.state_velocity < 2:
+    if not valid_state_velocity(info.state_velocity):
         raise CheckpointError(f"'{header.path}': metadata kairos.state_velocity = {raw!r} must be an integer >= 2 "
                               "(or 0: no velocities)")
     if info.stats_scope not in STATS_SCOPES:
@@ -110,6 +110,12 @@ def dit_info(header: Header) -> DitInfo:
     return info
 
 
+def valid_state_velocity(n: int) -> bool:
+    """The rule for kairos.state_velocity: 0 (positions only) or a fit over N >= 2 observations
+    (a line through one point has no slope)."""
+    return n == 0 or n >= 2
+
+
 def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = None,
              normalization: str | None = None, trained_for: dict | None = None,
              action_reference: str = "absolute", stats_scope: str = "global", state_velocity: int = 0) -> None:
@@ -117,7 +123,7 @@ def save_dit(model, path: str, action_slots, state_slots, stats: dict | None = N
         raise ValueError(f"stats_scope {stats_scope!r} must be one of {list(STATS_SCOPES)}")
     if action_reference not in ACTION_REFERENCES:
         raise ValueError(f"action_reference {action_reference!r} must be one of {list(ACTION_REFERENCES)}")
-    if state_velocity != 0 and state_velocity < 2:
+    if not valid_state_velocity(state_velocity):
         raise ValueError(f"state_velocity {state_velocity} must be >= 2 (or 0: no velocities)")
     cfg = model.cfg
     per = 2 if state_velocity else 1

@@ -60,7 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "history_frames", "horizon", "cameras", "lr"):
         if not getattr(args, flag) > 0:
             ap.error(f"--{flag.replace('_', '-')} {getattr(args, flag)} must be > 0")
-    if args.state_velocity == 1 or args.state_velocity < 0:
+    from kairos_ros.model.nano_format import valid_state_velocity
+
+    if not valid_state_velocity(args.state_velocity):
         ap.error(f"--state-velocity {args.state_velocity} must be 0 or >= 2")
     if args.future_frames < 0 or args.step_period < 0 or args.threads < 0:
         ap.error("--future-frames, --step-period and --threads must be >= 0")
