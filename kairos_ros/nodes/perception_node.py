@@ -152,6 +152,7 @@ class PerceptionNode(Node):
         now = now_sec(self)
         if self.last_publish is not None and now < self.last_publish:
             self.last_publish = None  # the clock itself went backwards (sim time, looping bag)
+            self._cancel_flush()  # armed on the old timeline, it might never come due
         # A small margin keeps a source at exactly rate_hz from being throttled by jitter.
         wait = 0.0 if self.last_publish is None else 0.9 * self.min_period - (now - self.last_publish)
         if wait <= 0.0:
@@ -160,10 +161,13 @@ class PerceptionNode(Node):
         elif self.flush_timer is None:
             self.flush_timer = self.create_timer(max(wait, 1e-4), self._flush)
 
-    def _flush(self) -> None:
+    def _cancel_flush(self) -> None:
         if self.flush_timer is not None:
             self.destroy_timer(self.flush_timer)
             self.flush_timer = None
+
+    def _flush(self) -> None:
+        self._cancel_flush()  # one-shot
         self._after_input()
 
     def _on_instruction(self, msg: String) -> None:
