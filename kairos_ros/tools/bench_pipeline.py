@@ -77,6 +77,7 @@ def bench_latency(seconds: float, rate: float) -> dict:
     from kairos_ros.tools.bench_echo import PING, PONG
     from kairos_ros.bringup.supervisor import Supervisor
     from kairos_ros.core.embodiment import load_embodiment
+    from kairos_ros.core.realtime import freeze_startup_objects, thaw_objects, tune_allocator
     from kairos_ros.nodes.common import to_sec, to_time
 
     spec = load_embodiment("dual_arm")
@@ -100,6 +101,7 @@ def bench_latency(seconds: float, rate: float) -> dict:
     for proc in describe_graph("dual_arm", "hold", cfg, visualize=False):  # the control path only
         sup.start(proc)
     sup.start(ProcessSpec("kairos_bench_echo", "kairos_bench_echo", "kairos_ros.tools.bench_echo"))
+    tune_allocator()
     rclpy.init(args=[])
     node = rclpy.create_node("kairos_bench")
     chunks: dict[float, float] = {}  # chunk stamp -> step period
@@ -155,6 +157,9 @@ def bench_latency(seconds: float, rate: float) -> dict:
                 raise RuntimeError(f"a node exited during start-up: {sup.exited()} (logs in {tmp}/logs)")
             time.sleep(0.1)
         time.sleep(1.0)
+        # This process stands in for the camera drivers: the same settings as the nodes, so that a
+        # GC pause here (torch is imported) does not fall between stamping a frame and sending it.
+        freeze_startup_objects()
         # The machine's floor for one hop, measured in this same run before the pipeline starts,
         # at the camera rate: on a VM a wake-up after a longer idle spell costs more, and this
         # VM's wake-up latency varies about threefold from hour to hour.
@@ -182,6 +187,7 @@ def bench_latency(seconds: float, rate: float) -> dict:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        thaw_objects()
         sup.stop_all()
     return {"sets_sent": sent, "matched": e2e.percentiles().get("count", 0), "unmatched": unmatched[0],
             "camera_to_trajectory": e2e.percentiles(), "backend": backend.percentiles(),
