@@ -14,7 +14,7 @@ from launch import LaunchDescription
 import os
 import sys
 
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -52,6 +52,11 @@ def _launch_setup(context, *args, **kwargs):
     profile = apply_dds_profile(env)
     if profile:  # large camera frames through Fast DDS shared memory (see the XML file)
         actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile))
+    from kairos_ros.core.shm import clean_stale_fastdds
+
+    stale = clean_stale_fastdds()  # what killed DDS processes left in /dev/shm, as kairos-bringup does
+    if stale:
+        actions.append(LogInfo(msg=f"removed {len(stale)} stale Fast DDS shared-memory files from /dev/shm"))
     for proc in procs:
         if proc.is_node:
             actions.append(Node(package=proc.package, executable=proc.executable, name=proc.name,

@@ -42,6 +42,7 @@ def _load_launch_file(monkeypatch):
     actions.ExecuteProcess = _Recorder
     actions.SetEnvironmentVariable = _Recorder
     actions.OpaqueFunction = _Recorder
+    actions.LogInfo = _Recorder
     subs = types.ModuleType("launch.substitutions")
     subs.LaunchConfiguration = _LaunchConfiguration
     launch_ros = types.ModuleType("launch_ros")
@@ -89,6 +90,19 @@ def test_launch_file_with_bag_adds_player_and_sim_time(monkeypatch):
     assert actions[-1].kwargs["cmd"][:3] == [sys.executable, "-m", "kairos_ros.tools.play"]
     assert bag in actions[-1].kwargs["cmd"]
     assert all(a.kwargs["parameters"][-1]["use_sim_time"] is True for a in actions[:-1])
+
+
+def test_launch_file_removes_stale_shared_memory_and_says_so(monkeypatch):
+    import kairos_ros.core.shm as shm
+
+    module = _load_launch_file(monkeypatch)
+    calls = []
+    monkeypatch.setattr(shm, "clean_stale_fastdds", lambda: calls.append(1) or ["fastdds_0", "fastdds_0_el"])
+    logs = [a.kwargs["msg"] for a in module._launch_setup(_context(module)) if "msg" in a.kwargs]
+    assert calls == [1]
+    assert logs == ["removed 2 stale Fast DDS shared-memory files from /dev/shm"]
+    monkeypatch.setattr(shm, "clean_stale_fastdds", lambda: [])
+    assert not [a for a in module._launch_setup(_context(module)) if "msg" in a.kwargs]
 
 
 def test_launch_file_rejects_bad_backend(monkeypatch):
