@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from kairos_ros.core.paths import find_data
 
 BACKENDS = ("hold", "extrapolate", "kairos")
+PLAYER_MATCH_TIMEOUT = 30.0  # s the bag player waits for the nodes' input subscriptions to match
 
 
 @dataclass
@@ -105,6 +106,11 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
             args.append("--loop")
         if play_delay > 0:
             args += ["--delay", str(play_delay)]
+        # The first frames of a bag would be lost while DDS matches the new player with the nodes.
+        args += ["--wait-for-subscribers", str(PLAYER_MATCH_TIMEOUT)]
+        for topic in required_subscriptions(config):
+            if topic not in ("/kairos/observation", "/kairos/action_chunk"):  # the graph's own topics
+                args += ["--wait-topic", topic]
         procs.append(ProcessSpec("player", "kairos-play", "kairos_ros.tools.play", arguments=args, is_node=False))
     return procs
 

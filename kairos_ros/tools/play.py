@@ -31,6 +31,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--delay", type=float, default=0.0, help="seconds to wait before the first message")
     ap.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
                     help="wait up to S seconds until every replayed topic has a subscriber")
+    ap.add_argument("--wait-topic", action="append", default=[], metavar="TOPIC",
+                    help="with --wait-for-subscribers: wait only for these (output) topics; topics the bag "
+                         "does not hold are ignored (default: every replayed topic)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     if args.rate <= 0:
@@ -91,7 +94,8 @@ def main(argv=None) -> int:
                 pubs[conn.topic] = node.create_publisher(message_class(conn.msgtype), remap.get(conn.topic, conn.topic),
                                                          QoSProfile(depth=100))
         clock_pub = node.create_publisher(Clock, "/clock", 10) if args.clock else None
-        _wait_for_subscribers(node, pubs, args.wait_for_subscribers, stop)
+        waited = [p for p in pubs.values() if not args.wait_topic or p.topic_name in args.wait_topic]
+        _wait_for_subscribers(waited, args.wait_for_subscribers, stop)
         if args.delay > 0:
             time.sleep(args.delay)
         count = 0
@@ -114,10 +118,13 @@ def main(argv=None) -> int:
         rclpy.try_shutdown()
 
 
-def _wait_for_subscribers(node, pubs, timeout: float, stop) -> None:
+def _wait_for_subscribers(pubs, timeout: float, stop) -> None:
+    """Until each publisher has matched a subscription: DDS discovery of this new process takes a
+    moment, and a message published before it is matched is lost to the subscriber."""
     deadline = time.monotonic() + timeout
     while timeout > 0 and time.monotonic() < deadline and not stop["flag"]:
-        if all(p.get_subscription_count() > 0 for p in pubs.values()):
+        if all(p.get_subscription_count() > 0 for p in pubs):
+            time.sleep(0.2)  # the subscriber's side of the match settles too
             return
         time.sleep(0.05)
 
