@@ -108,9 +108,8 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
             args += ["--delay", str(play_delay)]
         # The first frames of a bag would be lost while DDS matches the new player with the nodes.
         args += ["--wait-for-subscribers", str(PLAYER_MATCH_TIMEOUT)]
-        for topic in required_subscriptions(config):
-            if topic not in ("/kairos/observation", "/kairos/action_chunk"):  # the graph's own topics
-                args += ["--wait-topic", topic]
+        for topic in input_subscriptions(config):
+            args += ["--wait-topic", topic]
         procs.append(ProcessSpec("player", "kairos-play", "kairos_ros.tools.play", arguments=args, is_node=False))
     return procs
 
@@ -148,14 +147,21 @@ def rviz_processes(embodiment: str, use_sim_time: bool = False) -> list[ProcessS
     ]
 
 
-def required_subscriptions(config: str) -> dict[str, int]:
-    """Subscriptions the graph's nodes make on the topics data flows through (a bag player
-    should not start before they exist): topic -> number of graph subscribers."""
+def input_subscriptions(config: str) -> dict[str, int]:
+    """The graph's subscriptions on its inputs (cameras, joint states: what a bag or the robot
+    publishes): topic -> number of graph subscribers."""
     from kairos_ros.core.params import load_ros_params_yaml
 
     perception = load_ros_params_yaml(config, "perception") if config else {}
     need = {topic: 1 for topic in perception.get("camera_topics", [])}
     need[perception.get("joint_states_topic", "/joint_states")] = 2  # perception and adapter
+    return need
+
+
+def required_subscriptions(config: str) -> dict[str, int]:
+    """Subscriptions the graph's nodes make on the topics data flows through (a bag player
+    should not start before they exist): topic -> number of graph subscribers."""
+    need = input_subscriptions(config)
     need["/kairos/observation"] = 1  # world model
     need["/kairos/action_chunk"] = 1  # adapter
     return need
