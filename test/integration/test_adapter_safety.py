@@ -95,7 +95,12 @@ def test_world_model_killed_then_restarted(graph):
     graph.nodes["world_model"] = _world_model()
     assert graph.wait_nodes(["world_model"], 60)
     graph.clear()
-    stream(graph, 2.5)
+    # The new process is in the graph before DDS has matched it with perception and the adapter
+    # (the killed one's endpoints still count until its lease ends, so counts cannot tell): keep
+    # the robot's inputs coming until fresh chunks are executed, for up to 20 s.
+    deadline = time.monotonic() + 20.0
+    while time.monotonic() < deadline and not [t for t in graph.got(CTRL) if len(t.points) > 1]:
+        stream(graph, 0.5)
     assert [t for t in graph.got(CTRL) if len(t.points) > 1], "execution did not resume with fresh chunks"
 
 
