@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from typing import Callable
+
+# The parent as this module is imported, early in a node's life: run_node's parent watch compares
+# against it (a parent that died before the watch was set up is then noticed too).
+_PARENT_PID = os.getppid()
 
 import numpy as np
 import rclpy
@@ -73,6 +79,88 @@ def declare_schema(node: Node, schema: list[ParamSpec]) -> dict:
     return validate_params(schema, raw)
 
 
+class StopSignals:
+    """SIGINT and SIGTERM of a node process: the first one stops spinning, later ones are recorded.
+
+    A Ctrl-C in a terminal reaches every process of the group, and `ros2 launch` forwards it once
+    more (from a non-interactive shell) or sends SIGTERM after a timeout: a node then gets a second
+    signal while it cleans up. Python's default handler raised KeyboardInterrupt in the middle of
+    close()/destroy_node()/gc.collect() then; the process printed a traceback and died of the
+    signal (exit code -2), read as a crash by the launch. Installed before rclpy.init(), this
+    handler is the one rclpy's own handler chains to, so rclpy still wakes its executors first.
+    """
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.cleaning = False
+        self.installed = False
+
+    def install(self) -> bool:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread (run_node called from a test's thread)
+            return False
+        self.installed = True
+        return True
+
+    def ignore(self) -> None:
+        """Once cleaned up, ignore both signals for good: at exit the interpreter puts back the
+        default action of every signal that has a Python handler, and a signal landing during
+        its (slow, with torch loaded) finalisation would still end the process with -2 or -15."""
+        if self.installed:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+
+    def _handle(self, signum, _frame) -> None:
+        self.received.append(signum)
+        if len(self.received) == 1 and not self.cleaning:
+            raise KeyboardInterrupt  # ends spin(), or the node's construction, as Ctrl-C always did
+
+
+def watch_parent(on_death: Callable[[], None] | None = None, parent: int | None = None) -> str:
+    """Make this process stop when its parent dies: how no node outlives `ros2 launch` when the
+    launch itself gets SIGTERM (launch then exits without stopping its processes, ros2/launch#666)
+    or is killed, or kairos-bringup is.
+
+    On Linux the kernel sends SIGTERM (PR_SET_PDEATHSIG), which takes the same clean path as a
+    SIGTERM from anywhere else. The kernel sends it when the *thread* that started this process
+    exits, not the whole parent: launch and kairos-bringup start their processes from their main
+    thread, so that is their exit; a parent that forks from a short-lived worker thread would stop
+    its children early. The parent may already have died before the request was made: its pid is
+    then no longer os.getppid(), and the process is stopped at once. Elsewhere a daemon thread
+    polls os.getppid() and calls `on_death` (default: SIGTERM to this process) when it changes.
+    KAIROS_PARENT_WATCH=0 in the environment turns this off. Returns "pdeathsig", "poll" or "off".
+    """
+    if os.environ.get("KAIROS_PARENT_WATCH", "1") == "0":
+        return "off"
+    parent = _PARENT_PID if parent is None else parent
+    if on_death is None:
+        def on_death():
+            os.kill(os.getpid(), signal.SIGTERM)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            ok = libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            ok = False
+        if ok:
+            if os.getppid() != parent:  # died before the request: the kernel will not tell
+                on_death()
+            return "pdeathsig"
+
+    def poll():
+        while os.getppid() == parent:
+            threading.Event().wait(0.5)
+        on_death()
+
+    threading.Thread(target=poll, name="parent-watch", daemon=True).start()
+    return "poll"
+
+
 def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> int:
     """The main() shape every node shares: build, spin, and always clean up.
 
@@ -80,31 +168,46 @@ def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> i
     frame-sized messages otherwise page-fault their buffers in on every message. Setting
     KAIROS_ALLOCATOR_TUNING=0 in the environment keeps the C library's defaults. Once the node is
     built, what start-up allocated is frozen out of the garbage collector's scans.
+
+    SIGINT and SIGTERM both stop the node cleanly (exit code 0); a second signal during the
+    clean-up is recorded and ignored, and both are ignored once it is done (StopSignals). The node also stops when its parent process
+    dies (watch_parent; KAIROS_PARENT_WATCH=0 turns that off).
     """
     if os.environ.get("KAIROS_ALLOCATOR_TUNING", "1") != "0":
         tune_allocator()
+    signals = StopSignals()
+    signals.install()  # before rclpy.init(): rclpy's handler chains to this one
+    watch_parent()
     rclpy.init(args=args)
     node = None
     code = 0
     try:
-        node = factory()
-        freeze_startup_objects()  # the model and modules are never garbage: keep GC pauses short
-        executor = executor_factory() if executor_factory else rclpy.executors.SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except ParameterError as exc:
-        print(f"[ERROR] refusing to start: {exc}", file=sys.stderr, flush=True)
-        code = 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+        try:
+            node = factory()
+            freeze_startup_objects()  # the model and modules are never garbage: keep GC pauses short
+            executor = executor_factory() if executor_factory else rclpy.executors.SingleThreadedExecutor()
+            executor.add_node(node)
+            executor.spin()
+        except ParameterError as exc:
+            print(f"[ERROR] refusing to start: {exc}", file=sys.stderr, flush=True)
+            code = 2
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+    except KeyboardInterrupt:  # the first signal landing in one of the handlers above
         pass
     finally:
-        if node is not None:
-            close = getattr(node, "close", None)
-            if close:
-                close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-        thaw_objects()  # what holds the DDS participant may sit in a cycle: let it be freed now
+        signals.cleaning = True  # from here on a signal is only recorded
+        try:
+            if node is not None:
+                close = getattr(node, "close", None)
+                if close:
+                    close()
+                node.destroy_node()
+            rclpy.try_shutdown()
+            thaw_objects()  # what holds the DDS participant may sit in a cycle: let it be freed now
+        except KeyboardInterrupt:  # only where the handler could not be installed
+            pass
+        signals.ignore()
     return code
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from integration.rosutil import Listener, NodeProcess
+from integration.rosutil import Listener, NodeProcess, wait_for
 
 SEGMENT = re.compile(r"^fastdds_[0-9a-f]{16}$")
 pytestmark = pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm on this system")
@@ -78,4 +78,112 @@ def test_a_killed_node_leaves_files_that_the_cleaner_removes():
         assert live <= segments(), "a live process's segment was removed"
     finally:
         node.stop()
+        listener.close()
+
+
+def _clean_exit(node: NodeProcess, code: int) -> None:
+    with open(node.log.name) as f:
+        out = f.read()
+    assert code == 0, f"exit code {code}\n{out}"
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+def _signal_until_exit(node: NodeProcess, sig, timeout: float = 30.0) -> int:
+    """Send `sig` again every 20 ms until the node exits: later ones land during its clean-up, as
+    a terminal's Ctrl-C followed by the one launch forwards does."""
+    def send_and_check():
+        if node.proc.poll() is None:
+            try:
+                os.kill(node.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        return node.proc.poll() is not None
+
+    assert wait_for(send_and_check, timeout, 0.02), node.output()
+    return node.stop()
+
+
+def test_a_second_sigint_during_clean_up_still_exits_0_without_traceback():
+    import signal
+
+    listener = Listener("double_sigint_listener")
+    node = NodeProcess("kairos_ros.nodes.world_model_node", "world_model", {"backend": "hold"})
+    try:
+        assert listener.wait_nodes(["world_model"], 60), node.output()
+        os.kill(node.proc.pid, signal.SIGINT)
+        os.kill(node.proc.pid, signal.SIGINT)  # two in quick succession
+        code = _signal_until_exit(node, signal.SIGINT)
+    finally:
+        node.stop()
+        listener.close()
+    _clean_exit(node, code)
+
+
+def test_sigterm_stops_a_node_cleanly():
+    import signal
+
+    listener = Listener("sigterm_listener")
+    node = NodeProcess("kairos_ros.nodes.adapter_node", "adapter", {"embodiment": "dual_arm"})
+    try:
+        assert listener.wait_nodes(["adapter"], 60), node.output()
+        code = _signal_until_exit(node, signal.SIGTERM)
+    finally:
+        node.stop()
+        listener.close()
+    _clean_exit(node, code)
+
+
+_PARENT = r"""
+import subprocess, sys
+from kairos_ros.bringup.graph import ProcessSpec
+from kairos_ros.bringup.supervisor import command_for
+spec = ProcessSpec("adapter", "adapter_node", "kairos_ros.nodes.adapter_node", [], {"embodiment": "dual_arm"})
+# Its own session, and no PR_SET_PDEATHSIG from this side: only the node's own watch can stop it.
+child = subprocess.Popen(command_for(spec), stdin=subprocess.DEVNULL, stdout=open(sys.argv[1], "w"),
+                         stderr=subprocess.STDOUT, start_new_session=True)
+print(child.pid, flush=True)
+child.wait()
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (this test is not its parent: a zombie waits
+    for whoever adopted it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+@pytest.mark.parametrize("watch", ["1", "0"])
+def test_a_node_stops_when_its_parent_dies(tmp_path, watch):
+    """SIGTERM to `ros2 launch` ends it without stopping its processes (ros2/launch#666): each node
+    watches its parent instead (KAIROS_PARENT_WATCH=0 turns that off)."""
+    import signal
+    import subprocess
+    import sys
+
+    log = tmp_path / "node.log"
+    listener = Listener(f"orphan_listener_{watch}")
+    env = dict(os.environ, KAIROS_PARENT_WATCH=watch)
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(log)], stdout=subprocess.PIPE, text=True,
+                              env=env, start_new_session=True)
+    pid = int(parent.stdout.readline())
+    try:
+        assert listener.wait_nodes(["adapter"], 60), log.read_text()
+        parent.kill()
+        parent.wait(10)
+        if watch == "1":
+            assert wait_for(lambda: not _alive(pid), 30), f"node {pid} outlived its parent\n{log.read_text()}"
+            out = log.read_text()
+            assert "Traceback" not in out, out
+        else:
+            assert not wait_for(lambda: not _alive(pid), 3), "KAIROS_PARENT_WATCH=0 should leave the node running"
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        if parent.poll() is None:
+            parent.kill()
         listener.close()
