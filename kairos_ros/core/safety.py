@@ -7,10 +7,14 @@ the gate, `watchdog` says when to send a hold once, `route` says where a traject
 Gates, per joint, in joint units: start jump (first point vs the measured state), step (between
 consecutive points, the state included), velocity (between consecutive points) and acceleration
 (second differences of the planned positions at their own, possibly uneven, times). The velocity
-and acceleration gates leave out the segment from the measured state: after late rows are dropped
-the first point may lie milliseconds ahead, and that distance is the start-jump gate's. The stop
-at the end of a trajectory (the controller contract's zero final velocity) and hold-position
-trajectories are not acceleration-gated: they only stop the robot.
+gate includes the segment from the measured state to the first point, over the time until that
+point is due: the controller interpolates it, so a first point 0.19 rad away due in 0.048 s is a
+4 rad/s command whatever max_start_jump allows (min_lead keeps points that close in time out).
+The acceleration gate leaves that segment out (the robot's own velocity at the start is the
+controller's business) and so does it for the stop at the end of a trajectory (the controller
+contract's zero final velocity). Holds have a gate of their own (`check_hold`): the cubic the
+controller interpolates from the measured state to the hold point stays within the velocity and
+acceleration limits.
 """
 from __future__ import annotations
 
@@ -19,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from kairos_ros.core.chunks import ChunkError
-from kairos_ros.core.trajectory import TrajectoryPlan
+from kairos_ros.core.stamps import readable
+from kairos_ros.core.trajectory import TrajectoryPlan, cubic_peaks
 
 PREVIEW, CONTROLLER, NOWHERE = "preview", "controller", "nowhere"
-GATES = ("estop", "start_jump", "step", "velocity", "acceleration")
+GATES = ("estop", "start_jump", "step", "velocity", "acceleration", "hold")
 
 
 class GateError(ChunkError):
@@ -67,27 +72,26 @@ class SafetyState:
         jump = np.abs(plan.positions[0] - current)
         k = int(np.argmax(jump))
         if jump[k] > self.limits.max_start_jump:
-            raise GateError("start_jump", f"start-jump gate: joint '{names[k]}' would jump {jump[k]:.3f} from "
+            raise GateError("start_jump", f"start-jump gate: joint '{names[k]}' would jump {readable(jump[k])} from "
                             f"the current state (> max_start_jump {self.limits.max_start_jump})")
         path = np.vstack([current[None], plan.positions])
         steps = np.abs(np.diff(path, axis=0))
         i, k = np.unravel_index(int(np.argmax(steps)), steps.shape)
         if steps[i, k] > self.limits.max_step:
-            raise GateError("step", f"step gate: joint '{names[k]}' moves {steps[i, k]:.3f} between points "
-                            f"{i - 1} and {i} (> max_step {self.limits.max_step})")
-        if len(plan.times) < 2:
-            return
-        # Between consecutive points only: the first point may lie milliseconds ahead after late
-        # rows were dropped, and the distance from the measured state to it is the start-jump gate's.
-        dt = np.diff(plan.times)[:, None]
-        speed = steps[1:] / np.maximum(dt, 1e-9)
+            raise GateError("step", f"step gate: joint '{names[k]}' moves {readable(steps[i, k])} between "
+                            f"{'the current state' if i == 0 else f'point {i - 1}'} and point {i} (> max_step {self.limits.max_step})")
+        # From the measured state (t = 0) to the first point, then between consecutive points.
+        dt = np.diff(np.concatenate([[0.0], np.asarray(plan.times, dtype=np.float64)]))[:, None]
+        speed = steps / np.maximum(dt, 1e-9)
         allowed = self.spec.max_velocity * self.limits.velocity_tolerance
         over = speed / allowed
         i, k = np.unravel_index(int(np.argmax(over)), over.shape)
         if over[i, k] > 1.0:
-            raise GateError("velocity", f"velocity gate: joint '{names[k]}' needs {speed[i, k]:.3f}/s between "
-                            f"points {i} and {i + 1} (> max_velocity {self.spec.max_velocity[k]:.3f} x "
-                            f"{self.limits.velocity_tolerance})")
+            where = (f"from the current state to point 0 (due in {plan.times[0]:.3f} s)" if i == 0
+                     else f"between points {i - 1} and {i}")
+            raise GateError("velocity", f"velocity gate: joint '{names[k]}' needs {readable(speed[i, k])}/s {where} "
+                            f"(> max_velocity {self.spec.max_velocity[k]:.3f} x {self.limits.velocity_tolerance})")
+        dt = dt[1:]
         if len(plan.times) < 3:
             return
         rate = np.diff(plan.positions, axis=0) / np.maximum(dt, 1e-9)  # (N-1, J) segment velocities
@@ -96,9 +100,31 @@ class SafetyState:
         over = accel / (self.spec.max_acceleration * self.limits.acceleration_tolerance)
         i, k = np.unravel_index(int(np.argmax(over)), over.shape)
         if over[i, k] > 1.0:
-            raise GateError("acceleration", f"acceleration gate: joint '{names[k]}' needs {accel[i, k]:.3f}/s^2 at "
+            raise GateError("acceleration", f"acceleration gate: joint '{names[k]}' needs {readable(accel[i, k])}/s^2 at "
                             f"point {i + 1} (> max_acceleration {self.spec.max_acceleration[k]:.3f} x "
                             f"{self.limits.acceleration_tolerance})")
+
+    def check_hold(self, plan: TrajectoryPlan, current: np.ndarray, velocities=None) -> None:
+        """Raise GateError('hold') when the cubic from the measured state (and velocity, when known)
+        to a one-point hold exceeds a joint's velocity limit (or its measured speed, when higher) or
+        its acceleration limit."""
+        names = self.spec.joint_names
+        v0 = np.zeros(len(names)) if velocities is None else np.nan_to_num(
+            np.asarray(velocities, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        v0 = np.clip(v0, -self.spec.max_velocity, self.spec.max_velocity)
+        if len(plan.times) != 1 or not plan.times[0] > 0:
+            raise GateError("hold", f"hold gate: a hold is one point due after now, got {len(plan.times)} points")
+        vel, acc = cubic_peaks(plan.positions[0] - np.asarray(current, dtype=np.float64), v0, float(plan.times[0]))
+        over_v = vel / np.maximum(self.spec.max_velocity, np.abs(v0))
+        limit_a = np.where(self.spec.max_acceleration > 0, self.spec.max_acceleration, np.inf)
+        over_a = acc / limit_a
+        k = int(np.argmax(np.maximum(over_v, over_a)))
+        if over_v[k] > 1.0 + 1e-6:
+            raise GateError("hold", f"hold gate: joint '{names[k]}' would need {readable(vel[k])}/s to reach its "
+                            f"hold point in {plan.times[0]:.3f} s (> max_velocity {self.spec.max_velocity[k]:.3f})")
+        if over_a[k] > 1.0 + 1e-6:
+            raise GateError("hold", f"hold gate: joint '{names[k]}' would need {readable(acc[k])}/s^2 to reach its "
+                            f"hold point in {plan.times[0]:.3f} s (> max_acceleration {limit_a[k]:.3f})")
 
     def accepted(self, now: float) -> None:
         self.last_valid = now

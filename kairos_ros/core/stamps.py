@@ -14,7 +14,7 @@ FUTURE_TOLERANCE = 0.1
 FUTURE_TOLERANCE_MAX = 10.0
 
 
-def _shown(x: float) -> str:
+def readable(x: float) -> str:
     """A number that reads well whatever its size (no 300-digit floats in a log line)."""
     if not math.isfinite(x):
         return str(x)
@@ -29,8 +29,8 @@ def stamp_problem(stamp: float, now: float, max_age: float, future_tolerance: fl
         return f"{what} stamp {stamp} is not finite"
     ahead = stamp - now
     if ahead > future_tolerance:
-        return (f"{what} stamp is {_shown(ahead)} s ahead of the clock (> {future_param} "
+        return (f"{what} stamp is {readable(ahead)} s ahead of the clock (> {future_param} "
                 f"{future_tolerance}): refused")
     if max_age > 0 and -ahead > max_age:
-        return f"{what} is {_shown(-ahead)} s old (> {age_param} {max_age})"
+        return f"{what} is {readable(-ahead)} s old (> {age_param} {max_age})"
     return None

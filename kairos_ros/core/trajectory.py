@@ -90,12 +90,82 @@ def brake_at_limits(q: np.ndarray, times: np.ndarray, spec) -> np.ndarray:
     return out
 
 
-def hold_trajectory(spec, positions, duration: float) -> TrajectoryPlan:
-    """One point at the given positions, at rest, `duration` seconds from now."""
-    if duration <= 0:
-        raise ValueError(f"hold duration {duration} must be > 0")
-    q = np.clip(np.asarray(positions, dtype=np.float64), spec.lower, spec.upper)[None]
-    return TrajectoryPlan(list(spec.joint_names), np.array([float(duration)]), q, np.zeros_like(q), 0)
+HOLD_SHARE = 0.9  # of max_velocity and max_acceleration a hold may use: a margin under the limits
+
+
+def cubic_peaks(delta: np.ndarray, v0: np.ndarray, duration: float) -> tuple[np.ndarray, np.ndarray]:
+    """Peak |velocity| and |acceleration| per joint of the cubic a joint_trajectory_controller
+    interpolates from (position 0, velocity v0) to (position delta, velocity 0) over `duration`
+    (positions and velocities given, no accelerations: a cubic spline)."""
+    t = float(duration)
+    c2 = (3.0 * delta - 2.0 * v0 * t) / t ** 2
+    c3 = (v0 * t - 2.0 * delta) / t ** 3
+    acc = np.maximum(np.abs(2.0 * c2), np.abs(2.0 * c2 + 6.0 * c3 * t))  # linear in t: peaks at the ends
+    vel = np.abs(v0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ts = np.where(c3 != 0, -c2 / (3.0 * np.where(c3 != 0, c3, 1.0)), -1.0)
+    inside = (ts > 0) & (ts < t)
+    vmid = np.abs(v0 + 2.0 * c2 * ts + 3.0 * c3 * ts ** 2)
+    return np.where(inside, np.maximum(vel, vmid), vel), acc
+
+
+@dataclass
+class HoldPlan:
+    plan: TrajectoryPlan
+    outside: list  # (joint, measured, limit) for joints measured outside their limits
+    duration: float  # time_from_start of the hold point
+
+
+def hold_trajectory(spec, positions, duration: float, velocities=None) -> TrajectoryPlan:
+    """One point at rest, reached no faster than the joint limits allow (see plan_hold)."""
+    return plan_hold(spec, positions, duration, velocities).plan
+
+
+def plan_hold(spec, positions, min_duration: float, velocities=None) -> HoldPlan:
+    """A hold: one point at rest, `duration` >= min_duration seconds from now.
+
+    Each joint stops where it would with a constant deceleration from its measured velocity
+    (none given: where it is), kept within its limits: a joint measured outside them is taken back
+    to the nearest limit. The duration is the shortest (from min_duration up) at which the cubic the
+    controller interpolates stays within HOLD_SHARE of every joint's max_velocity (or the measured
+    speed, when higher: a hold never asks for more speed than the joint has) and max_acceleration.
+    """
+    if not (min_duration > 0 and math.isfinite(min_duration)):
+        raise ValueError(f"hold duration {min_duration} must be finite and > 0")
+    p0 = np.asarray(positions, dtype=np.float64)
+    v0 = np.zeros_like(p0) if velocities is None else np.nan_to_num(np.asarray(velocities, dtype=np.float64),
+                                                                   nan=0.0, posinf=0.0, neginf=0.0)
+    v0 = np.clip(v0, -spec.max_velocity, spec.max_velocity)  # a measured speed over the limit is not trusted
+    vmax = HOLD_SHARE * np.asarray(spec.max_velocity, dtype=np.float64)
+    acc = np.asarray(spec.max_acceleration, dtype=np.float64)
+    amax = HOLD_SHARE * np.where(acc > 0, acc, np.inf)
+    lo, hi = np.asarray(spec.lower, dtype=np.float64), np.asarray(spec.upper, dtype=np.float64)
+
+    def target(t):
+        return np.clip(p0 + 0.5 * v0 * t, lo, hi)
+
+    def feasible(t):
+        vel, accel = cubic_peaks(target(t) - p0, v0, t)
+        return bool(np.all(vel <= np.maximum(vmax, np.abs(v0)) * (1 + 1e-9)) and np.all(accel <= amax * (1 + 1e-9)))
+
+    t = float(min_duration)
+    if not feasible(t):
+        lo_t = t
+        for _ in range(64):  # doubling: a joint 2 pi outside its limit at 0.1 rad/s^2 needs ~40 s
+            t *= 2.0
+            if feasible(t):
+                break
+            lo_t = t
+        for _ in range(40):
+            mid = 0.5 * (lo_t + t)
+            if feasible(mid):
+                t = mid
+            else:
+                lo_t = mid
+    q = target(t)[None]
+    outside = [(name, float(x), float(np.clip(x, a, b))) for name, x, a, b in zip(spec.joint_names, p0, lo, hi)
+               if x < a or x > b]
+    return HoldPlan(TrajectoryPlan(list(spec.joint_names), np.array([t]), q, np.zeros_like(q), 0), outside, t)
 
 
 def replan_positions(plan: TrajectoryPlan, positions: np.ndarray, spec, current_positions=None) -> TrajectoryPlan:

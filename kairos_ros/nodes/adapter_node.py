@@ -3,13 +3,17 @@
 Dry-run by default: trajectories go to the preview topic until the `~/arm` service enables the
 controller topic. Every trajectory passes the safety gates (start jump, step, velocity,
 acceleration; the limits come from the embodiment's URDF and adapter.yaml); with no
-valid chunk for `watchdog_timeout` the robot gets one hold-position trajectory; an e-stop message
-latches until `~/reset_estop`.
+valid chunk for `watchdog_timeout` the robot gets one hold trajectory; an e-stop message latches
+until `~/reset_estop`, which is refused while the e-stop is still asserted (the newest message on the
+e-stop topic said true). Holds are planned within the joint limits (core.trajectory.plan_hold) and
+gated (SafetyState.check_hold). When the node stops while armed (shutdown, a supervisor ending the
+graph, a signal) it sends a hold first.
 """
 from __future__ import annotations
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -19,14 +23,15 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from kairos_msgs.msg import ActionChunk
 from kairos_ros.core.adapter import plan_chunk
-from kairos_ros.core.chunks import ChunkError
+from kairos_ros.core.chunks import ChunkBounds, ChunkError, check_declared_size
 from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.core.params import ParameterError, ParamSpec
 from kairos_ros.core.blending import MODES, AbsolutePlan, ChunkBlender, DelayEstimator
 from kairos_ros.core.safety import CONTROLLER, PREVIEW, SafetyLimits, SafetyState
-from kairos_ros.core.trajectory import hold_trajectory, replan_positions
+from kairos_ros.core.stamps import FUTURE_TOLERANCE, FUTURE_TOLERANCE_MAX, stamp_problem
+from kairos_ros.core.trajectory import plan_hold, replan_positions
 from kairos_ros.nodes.common import (declare_schema, diagnostic_array, now_sec, run_node, to_duration, to_sec, to_time,
                                      warn_problem)
 from kairos_ros.nodes.convert import chunk_from_msg
@@ -42,6 +47,15 @@ SCHEMA = [
               "this (s, node clock; 0 disables).", min=0.0, max=60.0, read_only=True),
     ParamSpec("max_joint_state_age", "float", 0.5, "Refuse to start a trajectory when the newest valid "
               "joint state is older than this (s; 0 disables).", min=0.0, max=60.0, read_only=True),
+    ParamSpec("future_stamp_tolerance", "float", FUTURE_TOLERANCE, "Refuse chunks and joint states stamped "
+              "further ahead of the node clock than this (s; sim time included): a stamp from the future is "
+              "not a measurement.", min=0.0, max=FUTURE_TOLERANCE_MAX, read_only=True),
+    ParamSpec("max_chunk_rows", "int", 1024, "Refuse chunks with more rows than this.", min=1, max=100000,
+              read_only=True),
+    ParamSpec("max_step_period", "float", 1.0, "Refuse chunks whose step_period (s) is longer than this.",
+              min=0.001, max=60.0, read_only=True),
+    ParamSpec("max_trajectory_duration", "float", 60.0, "Refuse chunks spanning longer than this (rows x "
+              "step_period, s).", min=0.01, max=3600.0, read_only=True),
     ParamSpec("min_lead", "float", 0.0, "Drop chunk points due sooner than this after now (s).",
               min=0.0, max=5.0, read_only=True),
     ParamSpec("diagnostics_period", "float", 1.0, "Seconds between /diagnostics messages.", min=0.05,
@@ -62,8 +76,9 @@ SCHEMA = [
               "max_acceleration (adapter.yaml) times this at a point.", min=1.0, max=10.0, read_only=True),
     ParamSpec("watchdog_timeout", "float", 1.0, "Without a valid chunk for this long (s, node clock), send "
               "one hold-position trajectory.", min=0.05, max=60.0, read_only=True),
-    ParamSpec("hold_duration", "float", 0.1, "time_from_start of the hold-position point (s).", min=0.01,
-              max=5.0, read_only=True),
+    ParamSpec("hold_duration", "float", 0.1, "Shortest time_from_start of a hold point (s). A hold takes "
+              "longer when a joint must come back from outside its limits or stop from speed within its "
+              "velocity and acceleration limits.", min=0.01, max=5.0, read_only=True),
     ParamSpec("blend_mode", "str", "rtc", "Joining successive chunks: 'rtc' ramps from the previous plan to "
               "the new one over blend_time; 'ensemble' averages overlapping plans with weights "
               "exp(-ensemble_decay * age); 'none' switches at once.", choices=list(MODES), read_only=True),
@@ -86,10 +101,16 @@ class AdapterNode(Node):
         self.rate = RateMeter()
         self.sent = 0
         self.positions: np.ndarray | None = None
+        self.velocities: np.ndarray | None = None
         self.positions_stamp = 0.0
+        self.estop_asserted = False  # level of the e-stop topic: its newest message
         try:
             limits = SafetyLimits(p["max_start_jump"], p["max_step"], p["velocity_tolerance"], p["watchdog_timeout"],
                                   p["acceleration_tolerance"])
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from exc
+        try:
+            self.bounds = ChunkBounds(p["max_chunk_rows"], p["max_step_period"], p["max_trajectory_duration"])
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
         self.safety = SafetyState(self.spec, limits, armed=p["armed_on_start"])
@@ -118,21 +139,26 @@ class AdapterNode(Node):
 
     def _on_joints(self, msg: JointState) -> None:
         try:
-            positions, _ = order_joint_state(list(msg.name), msg.position, None, list(self.spec.joint_names),
-                                             list(self.spec.ignore_joints))
+            positions, velocities = order_joint_state(list(msg.name), msg.position, msg.velocity,
+                                                      list(self.spec.joint_names), list(self.spec.ignore_joints))
         except JointStateError as exc:
             self._refuse("bad_joint_state", f"joint_states: {exc}")
             return
         stamp = to_sec(msg.header.stamp)
+        problem = stamp_problem(stamp, self._now(), 0.0, self.params["future_stamp_tolerance"], "joint_states")
+        if problem:
+            self._refuse("future_stamp.joint_states", problem)
+            return
         if stamp < self.positions_stamp:
             self.get_logger().info("joint_states stamps jumped backwards: state reset")
             self.blender.reset()
             self.delay.reset()
-        self.positions, self.positions_stamp = positions, stamp
+        self.positions, self.velocities, self.positions_stamp = positions, velocities, stamp
 
     def _on_chunk(self, msg: ActionChunk) -> None:
         now = self._now()
         try:
+            check_declared_size(msg.horizon, msg.dim, self.bounds)
             chunk = chunk_from_msg(msg)
             positions = self.positions
             max_js_age = self.params["max_joint_state_age"]
@@ -140,7 +166,7 @@ class AdapterNode(Node):
                 raise ChunkError(f"newest valid joint state is {now - self.positions_stamp:.3f} s old "
                                  f"(> max_joint_state_age {max_js_age})")
             plan = plan_chunk(chunk, self.spec, positions, now, self.params["max_chunk_age"],
-                              self.params["min_lead"])
+                              self.params["min_lead"], self.bounds, self.params["future_stamp_tolerance"])
             self.delay.add(now - chunk.stamp)
             blended = self.blender.blend(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions), remember=False)
             plan = replan_positions(plan, blended, self.spec, positions)
@@ -174,17 +200,33 @@ class AdapterNode(Node):
         self.sent += 1
         self.rate.tick()
 
-    def _hold(self, reason: str) -> None:
-        """One hold-position trajectory at the newest valid joint state (to wherever output goes)."""
+    def _hold(self, reason: str, wait_acked: float = 0.0) -> bool:
+        """One hold trajectory from the newest valid joint state (to wherever output goes), planned
+        within the joint limits and gated. With wait_acked > 0, wait up to that long for the
+        subscribers to acknowledge it (used at shutdown). True when a hold was published."""
         self.blender.reset()  # the next chunk starts from the held state, not from an old plan
         if self.positions is None:
             self.get_logger().warning(f"{reason}; no joint state known, nothing to hold")
-            return
-        plan = hold_trajectory(self.spec, self.positions, self.params["hold_duration"])
+            return False
+        hold = plan_hold(self.spec, self.positions, self.params["hold_duration"], self.velocities)
+        try:
+            self.safety.check_hold(hold.plan, self.positions, self.velocities)
+        except ChunkError as exc:  # a planner bug: say so loudly, send nothing that breaks the limits
+            self.problems.problem("refused_hold", str(exc))
+            self.get_logger().error(f"{reason}: hold refused: {exc}")
+            return False
+        if hold.outside:
+            shown = ", ".join(f"'{n}' at {x:.4g} -> {lim:.4g}" for n, x, lim in hold.outside)
+            self.problems.problem("hold_outside_limits", f"joints measured outside their limits: {shown}")
+            self.get_logger().warning(f"{reason}: joints measured outside their limits are brought back to them "
+                                      f"within the velocity and acceleration limits over {hold.duration:.3f} s: "
+                                      f"{shown}")
         route = self.safety.route()
         if route == "nowhere" and self.safety.armed:
             route = CONTROLLER  # the e-stop's own stop command still reaches the controller
+        sent = False
         if route in self.pubs:
+            plan = hold.plan
             traj = JointTrajectory()
             traj.header.stamp = to_time(self._now())
             traj.joint_names = list(plan.joint_names)
@@ -192,8 +234,16 @@ class AdapterNode(Node):
                                          velocities=[0.0] * len(plan.joint_names),
                                          time_from_start=to_duration(float(plan.times[0])))
             traj.points = [point]
-            self.pubs[route].publish(traj)
+            pub = self.pubs[route]
+            pub.publish(traj)
+            sent = True
+            if wait_acked > 0:
+                try:
+                    pub.wait_for_all_acked(Duration(seconds=wait_acked))
+                except Exception:  # noqa: BLE001 - best effort at shutdown; the hold was published
+                    pass
         self.get_logger().warning(f"{reason}: holding position")
+        return sent
 
     def _watchdog(self) -> None:
         if self.safety.estopped:
@@ -203,6 +253,7 @@ class AdapterNode(Node):
             self._hold(f"no valid chunk for {self.params['watchdog_timeout']} s")
 
     def _on_estop(self, msg: Bool) -> None:
+        self.estop_asserted = bool(msg.data)
         if msg.data and not self.safety.estopped:
             self.safety.estop()
             self.problems.problem("estop", "e-stop received")
@@ -219,15 +270,32 @@ class AdapterNode(Node):
         return response
 
     def _reset_estop(self, _request, response):
+        if self.estop_asserted:
+            response.success = False
+            response.message = (f"e-stop is still asserted (the newest message on {self.params['estop_topic']} "
+                                "was true): release it (publish false) before resetting")
+            self.problems.problem("estop_reset_refused", response.message)
+            self.get_logger().warning(response.message)
+            return response
+        if not self.safety.estopped:
+            response.success, response.message = True, "e-stop was not latched"
+            return response
         self.safety.reset_estop()
         response.success, response.message = True, "e-stop reset; execution resumes with the next fresh chunk"
         self.get_logger().warning(response.message)
         return response
 
+    def close(self) -> None:
+        """Called by run_node while the middleware still runs: an armed adapter holds the robot
+        before it stops (its last trajectory may run for seconds and no watchdog will follow)."""
+        if self.safety.armed:
+            self._hold("adapter stopping", wait_acked=1.0)
+
     def _diagnostics(self) -> None:
         self.diag_pub.publish(diagnostic_array(self, "trajectories", self.problems, {
             "embodiment": self.spec.name, "trajectories_sent": self.sent, "rate_hz": f"{self.rate.rate():.2f}",
-            "armed": self.safety.armed, "estop": self.safety.estopped, "holding": self.safety.holding,
+            "armed": self.safety.armed, "estop": self.safety.estopped, "estop_asserted": self.estop_asserted,
+            "holding": self.safety.holding,
             "inference_delay_estimate": self.delay.estimate()}))
 
 

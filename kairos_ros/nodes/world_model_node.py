@@ -2,9 +2,12 @@
 
 Inference runs on its own thread, so observation intake never waits for the model; when the
 model is slower than the camera, it always works on the newest observation (older ones still
-enter the history). Imagine goals run on the same thread (the action callback awaits them), so
-the node spins a single-threaded executor: rclpy's multi-threaded executor added 60-400 ms of
-scheduling delay here.
+enter the history). What that thread does next is core.scheduler's decision: a requested reset
+first, then control, then Imagine goals (a bounded queue; more goals are refused at once, queued
+ones can be cancelled and expire after imagine_timeout). Only that thread touches the backend, so
+no service or subscription callback ever waits for inference. The Imagine action callback awaits
+its job's future, so the node spins a single-threaded executor: rclpy's multi-threaded executor
+added 60-400 ms of scheduling delay here.
 """
 from __future__ import annotations
 
@@ -28,11 +31,13 @@ from kairos_ros.core.diagnostics import LatencyStats, ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.observation import ObservationHistory
 from kairos_ros.core.params import ParameterError
-from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, warn_problem
+from kairos_ros.core.scheduler import CONTROL, IMAGINE, RESET, Cancelled, InferenceScheduler
+from kairos_ros.core.stamps import stamp_problem
+from kairos_ros.core.text import InstructionError, check_instruction
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, to_sec, warn_problem
 from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, future_to_msg, observation_from_msg
 from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
 
-MAX_INSTRUCTION = 2000
 
 
 class BadPrediction(ValueError):
@@ -59,6 +64,10 @@ class WorldModelNode(Node):
         if fit > p["history_length"]:
             raise ParameterError(f"parameter 'history_length' = {p['history_length']} must be >= {fit}: the model's "
                                  f"checkpoint fits the robot's velocity over the last {fit} observations")
+        try:
+            check_instruction(p["instruction"])
+        except InstructionError as exc:
+            raise ParameterError(f"parameter 'instruction': {exc}") from exc
         self.params = p
         self.step_period = p["step_period"] or self.spec.default_step_period
         self.history = ObservationHistory(p["history_length"])
@@ -66,11 +75,9 @@ class WorldModelNode(Node):
         self.rate = RateMeter()
         self.latency = LatencyStats()
         self.dropped = 0
-        self.backend_lock = threading.Lock()  # backends are not thread-safe
-        self.cond = threading.Condition()
-        self.pending = False
-        self.jobs: list = []  # Imagine requests: (history, candidate, future)
-        self.running = True
+        # Only the inference thread touches the backend; the scheduler's lock also guards the history.
+        self.scheduler = InferenceScheduler(lambda: time.monotonic(), p["imagine_queue"], p["imagine_timeout"])
+        self.cond = self.scheduler.cond
         self.instruction = p["instruction"]
         latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
         self.instruction_pub = self.create_publisher(String, p["instruction_topic"], latched)
@@ -84,9 +91,10 @@ class WorldModelNode(Node):
         self.create_service(ResetWorldState, "~/reset_world_state", self._reset)
         self.imagine_server = ActionServer(
             self, Imagine, "~/imagine", execute_callback=self._imagine,
-            goal_callback=lambda _goal: GoalResponse.ACCEPT,
-            cancel_callback=lambda _goal: CancelResponse.REJECT)
+            goal_callback=self._imagine_goal, cancel_callback=self._imagine_cancel)
+        self.imagine_jobs: dict = {}  # goal id -> ImagineJob, while queued or running
         self.create_timer(p["status_period"], self._status)
+        self.create_timer(0.25, self.scheduler.expire)  # queued goals end even while control keeps the thread busy
         self.startup_warning = getattr(self.backend, "startup_warning", "")
         if self.startup_warning:
             self.get_logger().error(self.startup_warning)
@@ -106,6 +114,11 @@ class WorldModelNode(Node):
             # NaN/inf input: nothing is predicted from it and the world state starts afresh.
             self._drop("non_finite_input", "observation with non-finite joint positions dropped; world state reset")
             return
+        problem = stamp_problem(to_sec(msg.header.stamp), now_sec(self), 0.0, self.params["future_stamp_tolerance"],
+                                "observation")
+        if problem:
+            self._warn("future_stamp", f"observation dropped: {problem}")
+            return
         try:
             obs = observation_from_msg(msg)
             missing = [j for j in self.spec.joint_names if j not in obs.joint_state.names]
@@ -122,46 +135,41 @@ class WorldModelNode(Node):
         with self.cond:
             if self.history.add(obs):
                 self._warn("time_jump", "observation stamps jumped backwards: world state reset")
-                with self.backend_lock:
-                    self.backend.reset()
-            self.pending = True
-            self.cond.notify()
+                self.scheduler.request_reset()
+        self.scheduler.observe()
 
     # -- inference ----------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            job = None
-            with self.cond:
-                while self.running and not self.pending and not self.jobs:
-                    self.cond.wait(0.5)
-                if not self.running:
-                    return
-                if self.jobs:
-                    job = self.jobs.pop(0)
-                else:
-                    self.pending = False
+            task = self.scheduler.next()
+            if task is None:
+                return
+            kind, job = task
+            if kind == RESET:
+                self.backend.reset()
+            elif kind == CONTROL:
+                with self.cond:
                     history = self.history.snapshot()
-            if job is not None:
-                self._run_imagine(*job)
-            elif history:
-                self._predict(history)
+                if history:
+                    self._predict(history)
+            elif kind == IMAGINE:
+                self._run_imagine(job)
 
-    def _run_imagine(self, history, candidate, future: Future) -> None:
+    def _run_imagine(self, job) -> None:
+        history, candidate = job.payload
         start = time.perf_counter()
         try:
-            with self.backend_lock:
-                pred = self.backend.imagine(history, candidate)
+            pred = self.backend.imagine(history, candidate)
             pred.latency = time.perf_counter() - start
-            future.set_result(pred)
+            job.finish(pred)
         except (ValueError, RuntimeError) as exc:
-            future.set_result(exc)
+            job.finish(exc)
 
     def _predict(self, history) -> None:
-        max_age = self.params["max_observation_age"]
-        age = now_sec(self) - history[-1].stamp
-        if max_age > 0 and age > max_age:
-            self._warn("stale_observation", f"newest observation is {age:.3f} s old (> max_observation_age "
-                                            f"{max_age}): not predicting from it")
+        problem = stamp_problem(history[-1].stamp, now_sec(self), self.params["max_observation_age"],
+                                self.params["future_stamp_tolerance"], "newest observation", "max_observation_age")
+        if problem:
+            self._warn("stale_observation", f"{problem}: not predicting from it")
             return
         start = time.perf_counter()
         sent = []
@@ -183,12 +191,11 @@ class WorldModelNode(Node):
             sent.append(chunk)
 
         try:
-            with self.backend_lock:
-                if self.params["chunk_first"]:
-                    pred = self.backend.predict_staged(history, self.params["horizon"], self.step_period, on_chunk)
-                else:
-                    pred = self.backend.predict(history, self.params["horizon"], self.step_period)
-                    on_chunk(pred.chunk)
+            if self.params["chunk_first"]:
+                pred = self.backend.predict_staged(history, self.params["horizon"], self.step_period, on_chunk)
+            else:
+                pred = self.backend.predict(history, self.params["horizon"], self.step_period)
+                on_chunk(pred.chunk)
             if any(not np.all(np.isfinite(np.asarray(f, dtype=np.float32))) for f in pred.frames):
                 raise BadPrediction("non-finite predicted frames")
         except BadPrediction as exc:
@@ -205,61 +212,94 @@ class WorldModelNode(Node):
         self.future_pub.publish(future_to_msg(pred, self.params["frame_id"], self.params["publish_frames"]))
 
     def _drop(self, key: str, message: str) -> None:
+        """Count, warn, clear the history and have the inference thread reset the world state."""
         self.dropped += 1
         self._warn(key, message)
         with self.cond:
             self.history.clear()
-        with self.backend_lock:
-            self.backend.reset()
+        self.scheduler.request_reset()
 
     # -- services and action ------------------------------------------------------------------
     def _set_instruction(self, request, response):
         text = request.instruction
-        if len(text) > MAX_INSTRUCTION:
-            response.success = False
-            response.message = f"instruction of {len(text)} characters refused (limit {MAX_INSTRUCTION})"
+        try:
+            check_instruction(text)
+        except InstructionError as exc:
+            response.success, response.message = False, f"instruction refused: {exc}"
+            self._warn("bad_instruction", response.message)
             return response
         self.instruction = text
         self.instruction_pub.publish(String(data=text))
-        response.success, response.message = True, f"instruction set ({len(text)} characters)"
+        # The text as set, so a caller can see what arrived: ROS 2 strings end at a NUL byte, and the
+        # caller's own client library cuts one off before anything is sent.
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        response.success, response.message = True, f"instruction set ({len(text)} characters): {shown!r}"
         self.get_logger().info(f"instruction: {text!r}")
         return response
 
     def _reset(self, _request, response):
+        """Answer at once: the history is cleared now, the world state before the next prediction."""
         with self.cond:
             self.history.clear()
-        with self.backend_lock:
-            self.backend.reset()
-        response.success, response.message = True, "world state and observation history cleared"
-        self.get_logger().info("world state reset on request")
+        self.scheduler.request_reset()
+        response.success, response.message = True, "observation history cleared; world state reset before the next prediction"
+        self.get_logger().info("world state reset on request", throttle_duration_sec=1.0)
         return response
 
+    def _imagine_goal(self, _goal):
+        if self.scheduler.reserve_imagine():
+            return GoalResponse.ACCEPT
+        self._warn("imagine_refused", f"Imagine goal refused: {self.params['imagine_queue']} goals already "
+                                      "queued or running (imagine_queue)")
+        return GoalResponse.REJECT
+
+    def _imagine_cancel(self, goal_handle):
+        job = self.imagine_jobs.get(bytes(goal_handle.goal_id.uuid))
+        if job is not None:
+            self.scheduler.cancel_imagine(job)  # still queued: it ends now; running: it ends as canceled after
+        return CancelResponse.ACCEPT
+
     async def _imagine(self, goal_handle):
+        try:
+            return await self._imagine_reserved(goal_handle)
+        finally:
+            self.imagine_jobs.pop(bytes(goal_handle.goal_id.uuid), None)
+            self.scheduler.release_imagine()
+
+    async def _imagine_reserved(self, goal_handle):
         result = Imagine.Result()
+
+        def end(message: str):
+            result.success, result.message = False, message
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+            else:
+                goal_handle.abort()
+            return result
+
         try:
             candidate = chunk_from_msg(goal_handle.request.candidate)
             validate_chunk(candidate, self.spec)
         except (ValueError, ChunkError) as exc:
-            result.success, result.message = False, f"candidate refused: {exc}"
-            goal_handle.abort()
-            return result
-        history = self.history.snapshot()
+            return end(f"candidate refused: {exc}")
+        with self.cond:
+            history = self.history.snapshot()
         if not history:
-            result.success, result.message = False, "no observation received yet"
-            goal_handle.abort()
-            return result
+            return end("no observation received yet")
+        if goal_handle.is_cancel_requested:
+            return end("canceled")
         goal_handle.publish_feedback(Imagine.Feedback(progress=0.0))
-        # The inference thread completes the future; the executor resumes this coroutine then.
+        # The inference thread (or a cancel/expiry) completes the future; the executor resumes this
+        # coroutine then.
         future = Future(executor=self.executor)
         future.add_done_callback(lambda _f: None)
-        with self.cond:
-            self.jobs.append((history, candidate, future))
-            self.cond.notify()
+        self.imagine_jobs[bytes(goal_handle.goal_id.uuid)] = self.scheduler.submit_imagine(
+            (history, candidate), future.set_result)
         pred = await future
+        if isinstance(pred, Cancelled) or goal_handle.is_cancel_requested:
+            return end("canceled" if isinstance(pred, Cancelled) else "canceled (the prediction ran and is discarded)")
         if isinstance(pred, Exception):
-            result.success, result.message = False, f"backend failed: {pred}"
-            goal_handle.abort()
-            return result
+            return end(f"{'not run' if not isinstance(pred, (ValueError, RuntimeError)) else 'backend failed'}: {pred}")
         goal_handle.publish_feedback(Imagine.Feedback(progress=1.0))
         result.success = True
         result.message = pred.extras.get("message") or f"imagined {len(pred.frames)} frames"
@@ -285,13 +325,12 @@ class WorldModelNode(Node):
         msg.health, msg.message = int(level), message
         self.status_pub.publish(msg)
         self.diag_pub.publish(diagnostic_array(self, "inference", self.problems, {
+            **{f"scheduler.{k}": v for k, v in self.scheduler.counts.items()}, "imagine_active": self.scheduler.active,
             "backend": self.backend.name, "rate_hz": f"{msg.rate_hz:.2f}", "dropped": self.dropped,
             "latency_p50": f"{msg.latency_p50:.4f}", "latency_p99": f"{msg.latency_p99:.4f}"}))
 
     def close(self) -> None:
-        with self.cond:
-            self.running = False
-            self.cond.notify_all()
+        self.scheduler.stop()
         self.worker.join(timeout=2.0)
 
 

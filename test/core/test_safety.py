@@ -46,12 +46,28 @@ def test_velocity_gate():
         state().check_plan(plan(off), MID)
 
 
-def test_velocity_gate_ignores_the_segment_from_the_state():
-    """After late rows are dropped the first point can be 5 ms ahead: not a velocity demand."""
-    off = np.full((3, len(MID)), 0.05)
+def test_velocity_gate_includes_the_segment_from_the_state():
+    """The controller interpolates from the measured state to the first point over the time until it
+    is due: 0.05 rad in 5 ms is 10 rad/s, refused; the same step due in 50 ms passes."""
+    off = np.zeros((3, len(MID)))
+    off[:, 0] = 0.05
     p = plan(off)
     p.times = np.array([0.005, 0.055, 0.105])
+    with pytest.raises(GateError, match=r"velocity gate: joint '.*' needs 10.000/s from the current state to "
+                                        r"point 0 \(due in 0.005 s\)"):
+        state().check_plan(p, MID)
+    p.times = np.array([0.05, 0.1, 0.15])
     state().check_plan(p, MID)
+
+
+def test_issue_case_first_point_019_in_48ms_is_refused():
+    """The case found attacking the graph: a first point 0.19 rad away due in 0.048 s (~4 rad/s)."""
+    off = np.zeros((2, len(MID)))
+    off[:, 0] = 0.19
+    p = plan(off)
+    p.times = np.array([0.048, 0.098])
+    with pytest.raises(GateError, match="velocity gate: joint 'robot_panda0_joint1' needs 3.958/s from the current"):
+        state().check_plan(p, MID)
 
 
 def test_acceleration_gate_names_joint_and_point():
@@ -95,8 +111,10 @@ def _limited(k, acc):
 
 
 def test_acceleration_gate_leaves_out_the_segment_from_the_state():
-    """The first point 5 ms ahead of a state 0.05 away is the start-jump gate's business."""
-    off = np.full((3, len(MID)), 0.05)
+    """A first point 5 ms ahead of a state 5 mm away (1 rad/s, within the velocity gate) then at rest: the
+    change from the state's unknown velocity is not an acceleration demand of the plan."""
+    off = np.zeros((3, len(MID)))
+    off[:, 0] = 0.005
     p = plan(off)
     p.times = np.array([0.005, 0.055, 0.105])
     state().check_plan(p, MID)

@@ -53,7 +53,7 @@ def test_all_points_in_the_past():
 
 
 def test_stale_chunk():
-    with pytest.raises(ChunkError, match=r"stale chunk: observation stamp is 0.600 s old \(> max_chunk_age 0.5\)"):
+    with pytest.raises(ChunkError, match=r"stale chunk: chunk \(its observation\) is 0.600 s old \(> max_chunk_age 0.5\)"):
         plan_chunk(chunk(stamp=10.0), SPEC, MID, now=10.6, max_age=0.5)
     plan = plan_chunk(chunk(stamp=10.0), SPEC, MID, now=10.5, max_age=0.5)  # exactly max_age: accepted
     assert len(plan.times) == 4

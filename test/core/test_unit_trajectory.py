@@ -171,12 +171,17 @@ def test_hold_trajectory():
     q[0] = spec.upper[0] + 1.0
     plan = hold_trajectory(spec, q, 0.25)
     assert plan.joint_names == list(spec.joint_names)
-    assert plan.times.tolist() == [0.25] and plan.positions.shape == (1, 8)
-    assert plan.positions[0, 0] == spec.upper[0]  # clamped
+    assert plan.positions.shape == (1, 8)
+    assert plan.positions[0, 0] == spec.upper[0]  # brought back to the limit ...
+    # ... no faster than the cubic the controller interpolates allows: 1.5 d / T <= v, 6 d / T^2 <= a
+    need = max(1.5 * 1.0 / (0.9 * spec.max_velocity[0]), np.sqrt(6 * 1.0 / (0.9 * spec.max_acceleration[0])))
+    assert need > 0.25 and plan.times[0] == pytest.approx(need, rel=1e-6)
     np.testing.assert_array_equal(plan.positions[0, 1:], q[1:])
     assert np.all(plan.velocities == 0.0) and plan.clamped == 0
-    for bad in (0.0, -1.0):
-        with pytest.raises(ValueError, match=f"hold duration {bad} must be > 0"):
+    inside = hold_trajectory(spec, (spec.lower + spec.upper) / 2, 0.25)
+    assert inside.times.tolist() == [0.25]
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=f"hold duration {bad} must be finite and > 0"):
             hold_trajectory(spec, q, bad)
 
 
