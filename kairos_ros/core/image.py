@@ -12,6 +12,12 @@
 - mono -> RGB replicates the grey value (cvtColor GRAY2RGB); alpha is dropped (RGBA2RGB).
 rgb8 comes back as a zero-copy view of `data` (read-only for bytes; it aliases a mutable buffer);
 other encodings come back as a new contiguous array. cv_bridge itself is never needed here.
+
+Size limits (decompression bombs): a 17 KB 1-bit PNG can declare 12000x12000 pixels and decode to
+hundreds of MB. Every conversion takes `max_pixels` and checks width * height from the message
+fields or the compressed header (read lazily, before any pixel is decoded) against it, raising
+ImageTooLargeError with the decoded size. 16-bit data goes to 8 bits through a 64 KB lookup table
+indexed with the 16-bit words (never through int64/float64 copies of the frame).
 """
 from __future__ import annotations
 
@@ -33,9 +39,43 @@ LAYOUTS = ("single", "side_by_side", "robotwin")
 # round(v * 255 / 65535) for every 16-bit value (65535 = 255 * 257, so this is round(v / 257))
 _SCALE16 = ((np.arange(65536, dtype=np.uint32) + 128) // 257).astype(np.uint8)
 
+# Default largest frame (pixels): 4096 x 3072 = 12.6 MP takes 4K UHD (3840x2160), DCI 4K
+# (4096x2160) and 12 MP sensors (4000x3000, 4032x3024); decoded to RGB that is 38 MB, and the
+# conversion's intermediates stay within a few times that. Model tiles are a few hundred pixels.
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 3072
+# Upper bound of the parameter: 100 MP (300 MB as RGB, below Pillow's own 179 MP bomb error).
+MAX_IMAGE_PIXELS_LIMIT = 100_000_000
+# Bytes per pixel of Pillow's decoded modes (what the decoder allocates before RGB conversion).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16B": 2, "I;16L": 2,
+               "I;16N": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4,
+               "CMYK": 4, "I": 4, "F": 4}
+
 
 class ImageError(ValueError):
     """An image that cannot be converted; the message names the problem."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image whose declared size exceeds the pixel limit; refused before it is decoded."""
+
+
+def check_image_size(width: int, height: int, max_pixels: int | None, what: str,
+                     bytes_per_pixel: int = 3) -> None:
+    """Raise ImageTooLargeError when width * height > max_pixels (None: no limit). `what`
+    describes the image; `bytes_per_pixel` (decoded form, plus 3 for RGB) sizes the message."""
+    if max_pixels is None:
+        return
+    pixels = int(width) * int(height)
+    if pixels > max_pixels:
+        decoded = pixels * int(bytes_per_pixel)
+        raise ImageTooLargeError(f"{what} is {int(width)}x{int(height)} = {pixels} pixels (~{decoded / 1e6:.0f} MB "
+                                 f"decoded) > max_image_pixels {max_pixels}: refused before decoding")
+
+
+def check_raw_size(encoding: str, height: int, width: int, max_pixels: int | None) -> None:
+    """sensor_msgs/Image size check alone (before any conversion, cv_bridge's included)."""
+    channels, depth, _ = _ENCODINGS.get(encoding, (4, 2, None))
+    check_image_size(width, height, max_pixels, f"{encoding} image", channels * depth + 3)
 
 
 def _as_uint8(data) -> np.ndarray:
@@ -59,13 +99,16 @@ def _pick_rgb(pix: np.ndarray, order: tuple) -> np.ndarray:
     return out
 
 
-def image_to_rgb(encoding: str, height: int, width: int, step: int, is_bigendian, data) -> np.ndarray:
-    """sensor_msgs/Image fields -> (H, W, 3) uint8 RGB. Raises ImageError naming the problem."""
+def image_to_rgb(encoding: str, height: int, width: int, step: int, is_bigendian, data,
+                 max_pixels: int | None = None) -> np.ndarray:
+    """sensor_msgs/Image fields -> (H, W, 3) uint8 RGB. Raises ImageError naming the problem,
+    ImageTooLargeError when width * height > max_pixels (None: no limit), checked first."""
     if encoding not in _ENCODINGS:
         raise ImageError(f"unsupported encoding '{encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})")
     height, width, step = int(height), int(width), int(step)
     if height <= 0 or width <= 0:
         raise ImageError(f"empty image {width}x{height}")
+    check_raw_size(encoding, height, width, max_pixels)
     channels, depth, order = _ENCODINGS[encoding]
     row = width * channels * depth
     if step < row:
@@ -103,12 +146,16 @@ def rgb_to_image_fields(rgb: np.ndarray) -> dict:
             "data": arr.tobytes()}
 
 
-def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 - the message field's name
+def decode_compressed(format: str, data, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # noqa: A002
+                      ) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg or png, as image_transport writes them) -> RGB uint8.
 
     `format` is e.g. "jpeg", "png" or "rgb8; jpeg compressed bgr8": the word after the last ';'
     names the codec; the data itself decides (Pillow sniffs it, JPEG and PNG only). 16-bit grey
     PNGs scale to 8 bits like mono16 (round(v / 257)); Pillow alone would clip them at 255.
+    The size in the header is checked against `max_pixels` before anything is decoded
+    (ImageTooLargeError); Pillow's own bomb guard (Image.MAX_IMAGE_PIXELS) stays in force too
+    and counts as too large as well. None: Pillow's guard alone.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -119,12 +166,24 @@ def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 - the mess
         raise ImageError("empty compressed image")
     try:
         with Image.open(io.BytesIO(bytes(data)), formats=("JPEG", "PNG")) as img:
-            if img.mode.startswith("I"):  # 16-bit grey PNG ("I;16", "I;16B", "I")
-                words = np.clip(np.asarray(img, dtype=np.int64), 0, 65535)
-                grey = _SCALE16[words]
+            # Only the header has been read so far: size and mode, no pixels.
+            width, height = img.size
+            check_image_size(width, height, max_pixels, f"{img.format or 'compressed'} {img.mode} image",
+                             _MODE_BYTES.get(img.mode, 4) + 3)
+            if img.mode.startswith("I"):  # 16-bit grey PNG ("I;16", "I;16B") or 32-bit "I"
+                words = np.asarray(img)  # uint16 (either byte order) or int32: no wider copy
+                if words.dtype.itemsize > 2:
+                    words = np.clip(words, 0, 65535).astype(np.uint16)
+                grey = _SCALE16[words]  # indexing with 16-bit words allocates only the uint8 result
                 return np.repeat(grey[:, :, None], 3, axis=2)
             return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own guard: an error beyond 2 * Image.MAX_IMAGE_PIXELS, or its warning where
+        # warnings are turned into errors.
+        raise ImageTooLargeError(f"compressed image ({format or 'no format'}) refused before decoding: {exc}") from exc
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"cannot decode compressed image ({format or 'no format'}): {exc}") from exc
 
 

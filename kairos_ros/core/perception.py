@@ -10,7 +10,8 @@ from typing import Iterable
 
 import numpy as np
 
-from kairos_ros.core.image import ImageError, decode_compressed, image_to_rgb, make_layout, resize_rgb, warm_up_resize
+from kairos_ros.core.image import (DEFAULT_MAX_IMAGE_PIXELS, ImageError, check_image_size, check_raw_size,
+                                   decode_compressed, image_to_rgb, make_layout, resize_rgb, warm_up_resize)
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.core.sync import ApproximateSync
 from kairos_ros.core.types import JointStateData, ObservationData
@@ -28,13 +29,16 @@ class PerceptionConfig:
     tile_height: int = 128
     slop: float = 0.05
     queue_size: int = 10
+    # Largest accepted frame (width * height), checked before decoding: core.image
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
 
 class PerceptionPipeline:
     """Feed raw frames and joint states in any order; poll() returns the newest synced observation.
 
-    Every rejected input raises ImageError or JointStateError (a ValueError naming the problem);
-    the caller counts it and carries on. A stamp that jumps backwards on any stream (a looping bag)
+    Every rejected input raises ImageError or JointStateError (a ValueError naming the problem;
+    ImageTooLargeError for a frame over max_image_pixels, refused before it is decoded); the
+    caller counts it and carries on. A stamp that jumps backwards on any stream (a looping bag)
     clears all queued data and makes the next poll() report `reset=True`.
     """
 
@@ -43,6 +47,8 @@ class PerceptionPipeline:
             raise ValueError("at least one camera is required")
         if JOINTS in config.camera_names:
             raise ValueError(f"camera name '{JOINTS}' is reserved")
+        if config.max_image_pixels < 1:
+            raise ValueError(f"max_image_pixels {config.max_image_pixels} must be >= 1")
         self.config = config
         self.layout = make_layout(config.layout, list(config.camera_names), config.tile_width, config.tile_height)
         self.sync = ApproximateSync(list(config.camera_names) + [JOINTS], config.slop, config.queue_size)
@@ -54,11 +60,16 @@ class PerceptionPipeline:
     # -- intake -------------------------------------------------------------------------------
     def add_raw_image(self, camera: str, stamp: float, encoding: str, height: int, width: int,
                       step: int, is_bigendian, data) -> None:
-        rgb = image_to_rgb(encoding, height, width, step, is_bigendian, data)
+        rgb = image_to_rgb(encoding, height, width, step, is_bigendian, data, self.config.max_image_pixels)
         self.add_rgb(camera, stamp, rgb)
 
+    def check_raw_size(self, encoding: str, height: int, width: int) -> None:
+        """ImageTooLargeError for a sensor_msgs/Image over max_image_pixels, before any conversion
+        (for callers that convert it themselves, e.g. with cv_bridge)."""
+        check_raw_size(encoding, height, width, self.config.max_image_pixels)
+
     def add_compressed_image(self, camera: str, stamp: float, fmt: str, data) -> None:
-        self.add_rgb(camera, stamp, decode_compressed(fmt, bytes(data)))
+        self.add_rgb(camera, stamp, decode_compressed(fmt, bytes(data), self.config.max_image_pixels))
 
     def add_rgb(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
         """A frame already converted to RGB (e.g. by cv_bridge on a ROS install)."""
@@ -66,6 +77,8 @@ class PerceptionPipeline:
             raise KeyError(f"unknown camera '{camera}' (configured: {self.config.camera_names})")
         if not np.isfinite(stamp):
             raise ImageError(f"camera '{camera}': non-finite stamp {stamp}")
+        if getattr(rgb, "ndim", 0) >= 2:
+            check_image_size(rgb.shape[1], rgb.shape[0], self.config.max_image_pixels, "RGB frame")
         w, h = self.layout.tile_size(self.config.camera_names.index(camera))
         tile = resize_rgb(rgb, w, h)
         self._add(camera, stamp, tile)
