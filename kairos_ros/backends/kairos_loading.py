@@ -9,6 +9,12 @@
 A part without a path is refused, naming its parameter, unless allow_random_weights; then it is
 randomly initialised (a random Wan VAE for the 4B presets' codec, a hashed-word encoder for text)
 and named in `random_parts` so every status message can say so.
+
+Integrity (check_digests, before any part is loaded): a file part is checked against its sidecar
+`<file>.sha256` when there is one and against the `<part>_sha256` parameter when set (refused,
+naming the file and both digests, on a mismatch). A folder part (diffusers / HF folder) cannot
+match one digest: the parameter is refused for it, and every file in it that has a sidecar is
+checked instead.
 """
 from __future__ import annotations
 
@@ -17,12 +23,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from kairos_ros.model.checkpoint import CheckpointError, compare, load_checkpoint, read_header
+from kairos_ros.backends.kairos_setup import CHECKPOINTS
+from kairos_ros.model.checkpoint import CheckpointError, SIDECAR, check_sha256, compare, load_checkpoint, read_header
 from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
 from kairos_ros.model.nano_format import CODEC_FORMAT, TEXT_FORMAT, load_conv_codec, load_hash_text
 from kairos_ros.model.wam import KairosWAM
 
-PARTS = ("dit_checkpoint", "codec_checkpoint", "text_checkpoint")
+PARTS = CHECKPOINTS
 
 
 @dataclass
@@ -48,14 +55,43 @@ def _kairos_format(path: str) -> str | None:
     return None
 
 
+def dit_shapes(cfg) -> dict:
+    """{key: shape} of the model `cfg` builds (on the meta device: nothing allocated)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in KairosWAM(cfg).state_dict().items()}
+
+
+def dit_problems(cfg, header) -> list[str]:
+    """The strict key/shape comparison of a DiT checkpoint against the model `cfg` ([] = fits);
+    shared by the backend and `kairos-checkpoint verify`."""
+    return compare(header, dit_shapes(cfg))
+
+
 def check_dit(cfg, header) -> None:
     """The strict key/shape check, on the meta device, before anything else is decided or loaded."""
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in KairosWAM(cfg).state_dict().items()}
-    problems = compare(header, expected)
+    problems = dit_problems(cfg, header)
     if problems:
         raise CheckpointError(f"parameter 'dit_checkpoint' = '{header.path}' does not fit the model '{cfg.name}': "
                               + "; ".join(problems))
+
+
+def check_digests(opts) -> None:
+    """Every given part against its sidecar and its `<part>_sha256` parameter (module docstring)."""
+    for part in PARTS:
+        path, expected = getattr(opts, part), getattr(opts, f"{part}_sha256", "")
+        if not path:
+            continue
+        if os.path.isdir(path):
+            if expected:
+                raise CheckpointError(f"parameter '{part}_sha256' is set but '{part}' = '{path}' is a folder: a "
+                                      f"digest checks one file; put '<file>{SIDECAR}' sidecars next to its files "
+                                      "(kairos-checkpoint hash --write-sidecar) and clear the parameter")
+            for root, _, files in os.walk(path):
+                for name in sorted(files):
+                    if not name.endswith(SIDECAR) and name + SIDECAR in files:
+                        check_sha256(os.path.join(root, name))
+        elif os.path.isfile(path):
+            check_sha256(path, expected, f"parameter '{part}_sha256'")
 
 
 def load_dit(cfg, path: str, device, dtype, seed: int) -> KairosWAM:
@@ -111,6 +147,7 @@ def load_text(cfg, opts, device, dtype):
 
 
 def load_parts(cfg, opts, device, dtype, missing: list[str], official: bool) -> Parts:
+    check_digests(opts)
     net = load_dit(cfg, opts.dit_checkpoint, device, dtype, opts.seed)
     codec = load_codec(cfg, opts.codec_checkpoint, device, official)
     text = load_text(cfg, opts, device, dtype)

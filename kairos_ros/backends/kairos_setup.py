@@ -18,12 +18,14 @@ import torch
 
 from kairos_ros.core.action_space import (LIBERO_ACTION_SLOTS, LIBERO_STATE_SLOTS, ROBOTWIN_SLOTS, Normalizer,
                                           load_stats)
+from kairos_ros.model.checkpoint import valid_sha256
 from kairos_ros.model.config import KairosConfig, get_preset
 
 # Presets whose dimensions are those of released weights (not resized to an embodiment).
 PRESET_LAYOUTS = {"kairos-4b-wam": (ROBOTWIN_SLOTS, ROBOTWIN_SLOTS),
                   "kairos-4b-wam-libero": (LIBERO_ACTION_SLOTS, LIBERO_STATE_SLOTS)}
 CPU_PARAM_LIMIT = 200_000_000  # above this a preset is refused on the CPU unless forced
+CHECKPOINTS = ("dit_checkpoint", "codec_checkpoint", "text_checkpoint")  # each with an optional <name>_sha256
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -38,6 +40,9 @@ class KairosOptions:
     dit_checkpoint: str = ""
     codec_checkpoint: str = ""
     text_checkpoint: str = ""
+    dit_checkpoint_sha256: str = ""  # '' = not checked (a `<file>.sha256` sidecar still is)
+    codec_checkpoint_sha256: str = ""
+    text_checkpoint_sha256: str = ""
     text_drop_tokens: int = 97
     text_system_prompt: str = ""
     allow_random_weights: bool = False
@@ -57,6 +62,15 @@ class KairosOptions:
     max_frames_per_step: int = 1
     seed: int = 0
     action_noise_scale: float = 1.0
+
+    def __post_init__(self):
+        for part in CHECKPOINTS:
+            digest = getattr(self, f"{part}_sha256")
+            if digest and not valid_sha256(digest):
+                raise ValueError(f"parameter '{part}_sha256' = {digest!r} must be a sha256 digest, 64 hexadecimal "
+                                 "digits (or '': not checked)")
+            if digest and not getattr(self, part):
+                raise ValueError(f"parameter '{part}_sha256' is set but '{part}' is empty: nothing to check it against")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -145,6 +159,22 @@ def model_config(opts: KairosOptions, action_slots, state_slots, info) -> Kairos
         raise ValueError(f"parameter 'dit_checkpoint' = '{opts.dit_checkpoint}' takes {info.action_dim} action / "
                          f"{info.state_dim} state values, but the layouts give {dims[0]} / {dims[1]}")
     return replace(cfg, action=replace(cfg.action, action_dim=dims[0], state_dim=dims[1]))
+
+
+def checkpoint_config(preset: str, path: str, info) -> KairosConfig:
+    """The model a DiT checkpoint must fit under `preset` by its own metadata (`info`: its
+    nano_format.dit_info, None when it has none): what the backend builds from it when no
+    action_layout / state_layout overrides it (model_config on the checkpoint's slot lists, so
+    kairos.state_velocity doubles the state width here exactly as there). Where the layout would
+    come from the embodiment (no slot lists, a resized preset) the weights' own widths stand in."""
+    opts = KairosOptions(model_preset=preset, dit_checkpoint=path)
+    if info is None:
+        return get_preset(preset)
+    fixed = PRESET_LAYOUTS.get(preset)
+    action = info.action_slots or (list(fixed[0]) if fixed else [None] * info.action_dim)
+    state = info.state_slots or (list(fixed[1]) if fixed else list(action) if info.action_slots
+                                 else [None] * (info.state_dim // info.state_width))
+    return model_config(opts, action, state, info)
 
 
 def normalizers(opts: KairosOptions, info, action_slots, state_slots, trained: bool):

@@ -154,14 +154,22 @@ def save_conv_codec(codec: ConvCodec, path: str) -> None:
     save_checkpoint(codec.state_dict(), path, meta)
 
 
-def load_conv_codec(path: str, device="cpu") -> ConvCodec:
-    header = read_header(path)
+def conv_codec_for(header: Header) -> ConvCodec:
+    """The (untrained) ConvCodec a kairos-conv-codec/1 file describes in its metadata: what
+    load_conv_codec loads into and what `kairos-checkpoint verify` checks it against."""
     try:
-        channels, width = int(header.metadata.get("kairos.channels", 16)), int(header.metadata.get("kairos.width", 32))
+        channels = int(header.metadata.get("kairos.channels", 16))
+        width = int(header.metadata.get("kairos.width", 32))
     except ValueError as exc:
-        raise CheckpointError(f"'{path}': bad kairos.channels / kairos.width metadata ({exc})") from exc
-    codec = ConvCodec(channels, width, _json(header, "kairos.latents_mean", list),
-                      _json(header, "kairos.latents_std", list))
+        raise CheckpointError(f"'{header.path}': bad kairos.channels / kairos.width metadata ({exc})") from exc
+    if not (0 < channels <= 1024 and 0 < width <= 1024):
+        raise CheckpointError(f"'{header.path}': kairos.channels = {channels} / kairos.width = {width} out of range")
+    return ConvCodec(channels, width, _json(header, "kairos.latents_mean", list),
+                     _json(header, "kairos.latents_std", list))
+
+
+def load_conv_codec(path: str, device="cpu") -> ConvCodec:
+    codec = conv_codec_for(read_header(path))
     load_checkpoint(codec, path)
     return codec.eval().to(device)
 
@@ -170,15 +178,21 @@ def save_hash_text(encoder: HashTextEncoder, path: str) -> None:
     save_checkpoint(encoder.state_dict(), path, {"kairos.format": TEXT_FORMAT})
 
 
-def load_hash_text(path: str, text_dim: int, device="cpu") -> HashTextEncoder:
-    header = read_header(path)
+def hash_text_for(header: Header, text_dim: int) -> HashTextEncoder:
+    """The (untrained) HashTextEncoder a kairos-hash-text/1 file describes (vocab and max_tokens from
+    its shapes), refused unless its width is the model's `text_dim`."""
+    path = header.path
     shapes = {k: v[0] for k, v in header.tensors.items()}
-    if "embedding.weight" not in shapes or "position.weight" not in shapes:
-        raise CheckpointError(f"'{path}' is not a kairos-nano text encoder (needs embedding.weight and "
+    if len(shapes.get("embedding.weight", ())) != 2 or len(shapes.get("position.weight", ())) != 2:
+        raise CheckpointError(f"'{path}' is not a kairos-nano text encoder (needs 2-D embedding.weight and "
                               f"position.weight; has {sorted(shapes)[:6]})")
     vocab, dim = shapes["embedding.weight"]
     if dim != text_dim:
         raise CheckpointError(f"'{path}': text width {dim} but the model's text_dim is {text_dim}")
-    encoder = HashTextEncoder(text_dim, vocab, shapes["position.weight"][0])
+    return HashTextEncoder(text_dim, vocab, shapes["position.weight"][0])
+
+
+def load_hash_text(path: str, text_dim: int, device="cpu") -> HashTextEncoder:
+    encoder = hash_text_for(read_header(path), text_dim)
     load_checkpoint(encoder, path)
     return encoder.eval().to(device)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from kairos_ros.core.params import ParamSpec
+from kairos_ros.core.stamps import FUTURE_TOLERANCE, FUTURE_TOLERANCE_MAX
 from kairos_ros.model.config import PRESETS
 
 SCHEMA = [
@@ -30,6 +31,13 @@ SCHEMA = [
               read_only=True),
     ParamSpec("max_observation_age", "float", 1.0, "Do not predict from an observation older than "
               "this (s, node clock; 0 disables).", min=0.0, max=3600.0, read_only=True),
+    ParamSpec("future_stamp_tolerance", "float", FUTURE_TOLERANCE, "Drop observations stamped further ahead of "
+              "the node clock than this (s; sim time included): a stamp from the future is not a measurement.",
+              min=0.0, max=FUTURE_TOLERANCE_MAX, read_only=True),
+    ParamSpec("imagine_queue", "int", 2, "Imagine goals accepted at once (queued or running); more are refused at "
+              "once. Control predictions always run first; 0 refuses every goal.", min=0, max=64, read_only=True),
+    ParamSpec("imagine_timeout", "float", 30.0, "An accepted Imagine goal still waiting behind control predictions "
+              "after this long (s) is aborted, so every accepted goal ends.", min=0.1, max=3600.0, read_only=True),
     ParamSpec("instruction", "str", "", "Initial instruction (SetInstruction changes it).", read_only=True),
     ParamSpec("observation_topic", "str", "/kairos/observation", "Observation input.", read_only=True),
     ParamSpec("chunk_topic", "str", "/kairos/action_chunk", "ActionChunk output.", read_only=True),
@@ -60,6 +68,16 @@ SCHEMA = [
     ParamSpec("text_checkpoint", "str", "", "kairos backend: text encoder. A local Qwen model folder for the 4B "
               "presets (Qwen3.5-2B for kairos-4b-wam, Qwen2.5-VL-7B-Instruct for -libero) or the kairos-nano text "
               "encoder safetensors.", read_only=True),
+    ParamSpec("dit_checkpoint_sha256", "str", "", "kairos backend: sha256 of the dit_checkpoint file (64 hex "
+              "digits; '': not checked). When set, start-up is refused unless the file's digest matches. A sidecar "
+              "'<file>.sha256' (sha256sum format; kairos-checkpoint hash --write-sidecar) is checked whenever "
+              "present.", read_only=True),
+    ParamSpec("codec_checkpoint_sha256", "str", "", "kairos backend: sha256 of the codec_checkpoint file, as "
+              "dit_checkpoint_sha256 (refused for a folder: its files' sidecars are checked instead).",
+              read_only=True),
+    ParamSpec("text_checkpoint_sha256", "str", "", "kairos backend: sha256 of the text_checkpoint file, as "
+              "dit_checkpoint_sha256 (refused for a folder: its files' sidecars are checked instead).",
+              read_only=True),
     ParamSpec("text_drop_tokens", "int", 97, "kairos backend, Qwen encoder: hidden states kept from this token "
               "on (97 in the official pipeline: its chat-template prefix and system message).", min=0, max=4096,
               read_only=True),
@@ -113,7 +131,8 @@ SCHEMA = [
 
 
 KAIROS_KEYS = ("model_preset", "device", "dtype", "allow_large_preset_on_cpu", "dit_checkpoint", "codec_checkpoint",
-               "text_checkpoint", "text_drop_tokens", "text_system_prompt", "allow_random_weights", "action_stats",
+               "text_checkpoint", "dit_checkpoint_sha256", "codec_checkpoint_sha256", "text_checkpoint_sha256",
+               "text_drop_tokens", "text_system_prompt", "allow_random_weights", "action_stats",
                "normalization", "action_layout", "state_layout", "temporal_mode", "history_frames", "flow_steps",
                "video_steps", "video_schedule", "video_every", "frame_period", "image_width", "image_height",
                "max_frames_per_step", "seed", "action_noise_scale")
