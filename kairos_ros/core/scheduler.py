@@ -10,6 +10,10 @@ Priorities, highest first:
 Imagine goals are bounded: at most `imagine_limit` are accepted at once (queued or running); more
 are refused at once. A queued goal can be cancelled, and one still queued after `imagine_timeout`
 seconds (control kept the model busy) is expired, so every accepted goal ends.
+
+Two consumers may share one scheduler: the control thread asks for resets and control only, an
+Imagine thread (with its own model instance) for Imagine jobs only, so a long Imagine never holds
+up a chunk. `reset_epoch` tells the Imagine thread that the world state was reset meanwhile.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from typing import Any, Callable
 RESET, CONTROL, IMAGINE = "reset", "control", "imagine"
 
 
-@dataclass
+@dataclass(eq=False)  # identity: payloads hold arrays
 class ImagineJob:
     payload: Any
     deadline: float  # clock time after which a job still queued expires
@@ -59,19 +63,21 @@ class InferenceScheduler:
         self.queue: deque[ImagineJob] = deque()
         self.active = 0  # accepted and not yet ended (queued, running, or reserved before submission)
         self.running = True
+        self.reset_epoch = 0
         self.counts = {"imagine_refused": 0, "imagine_cancelled": 0, "imagine_expired": 0, "resets": 0}
 
     # -- producers (executor thread) ----------------------------------------------------------
     def observe(self) -> None:
         with self.cond:
             self.control_pending = True
-            self.cond.notify()
+            self.cond.notify_all()
 
     def request_reset(self) -> None:
         with self.cond:
             self.reset_pending = True
+            self.reset_epoch += 1
             self.counts["resets"] += 1
-            self.cond.notify()
+            self.cond.notify_all()
 
     def reserve_imagine(self) -> bool:
         """Accept one more goal if the limit allows (answer at once, never wait)."""
@@ -91,7 +97,7 @@ class InferenceScheduler:
         with self.cond:
             job = ImagineJob(payload, self.clock() + self.imagine_timeout, done)
             self.queue.append(job)
-            self.cond.notify()
+            self.cond.notify_all()
             return job
 
     def cancel_imagine(self, job: ImagineJob) -> bool:
@@ -127,21 +133,24 @@ class InferenceScheduler:
             job.finish(Cancelled("the world model is stopping"))
 
     # -- consumer (inference thread) ----------------------------------------------------------
-    def next(self, timeout: float = 0.5):
+    def next(self, timeout: float = 0.5, control: bool = True, imagine: bool = True):
         """(RESET, None), (CONTROL, None), (IMAGINE, job), (None, None) after `timeout` with nothing
-        to do, or None once stopped."""
+        to do, or None once stopped. A consumer with control=False never gets resets or control; one
+        with imagine=False never gets Imagine jobs."""
         self.expire()
         with self.cond:
-            if self.running and not (self.reset_pending or self.control_pending or self.queue):
+            def ready():
+                return (control and (self.reset_pending or self.control_pending)) or (imagine and bool(self.queue))
+            if self.running and not ready():
                 self.cond.wait(timeout)
             if not self.running:
                 return None
-            if self.reset_pending:
+            if control and self.reset_pending:
                 self.reset_pending = False
                 return RESET, None
-            if self.control_pending:
+            if control and self.control_pending:
                 self.control_pending = False
                 return CONTROL, None
-            if self.queue:
+            if imagine and self.queue:
                 return IMAGINE, self.queue.popleft()
         return None, None

@@ -11,6 +11,7 @@ added 60-400 ms of scheduling delay here.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -19,7 +20,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 from std_msgs.msg import String
 
 from kairos_msgs.action import Imagine
@@ -40,6 +41,10 @@ from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
 
 
 
+REQUEST_DEPTH = 200  # service and action requests kept unread at most
+IMAGINE_NICE = 10  # the Imagine thread's nice value (control runs at the process's own)
+
+
 class BadPrediction(ValueError):
     """A prediction the node refuses to publish (wrong shape, non-finite values or frames)."""
 
@@ -54,6 +59,10 @@ class WorldModelNode(Node):
         try:
             self.spec = load_embodiment(p["embodiment"])
             self.backend = make_backend(p["backend"], self.spec, **backend_options(p))
+            # Imagine on a model instance of its own, on a thread of its own: a long Imagine (predicted
+            # frames: seconds on a CPU) then never holds up a control chunk.
+            self.imagine_backend = (make_backend(p["backend"], self.spec, **backend_options(p))
+                                    if p["imagine_worker"] == "separate" and p["imagine_queue"] > 0 else None)
         except (ValueError, KeyError, FileNotFoundError) as exc:
             raise ParameterError(str(exc)) from exc
         fixed = getattr(self.backend, "required_horizon", None)
@@ -87,11 +96,17 @@ class WorldModelNode(Node):
         self.status_pub = self.create_publisher(WorldModelStatus, p["status_topic"], 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(Observation, p["observation_topic"], self._on_observation, 10)
-        self.create_service(SetInstruction, "~/set_instruction", self._set_instruction)
-        self.create_service(ResetWorldState, "~/reset_world_state", self._reset)
+        requests = QoSProfile(depth=REQUEST_DEPTH, reliability=QoSReliabilityPolicy.RELIABLE)
+        self.create_service(SetInstruction, "~/set_instruction", self._set_instruction, qos_profile=requests)
+        self.create_service(ResetWorldState, "~/reset_world_state", self._reset, qos_profile=requests)
+        # Requests are read from a deeper queue than the default 10: a burst of goals or resets from
+        # several clients must each get an answer (goals beyond imagine_queue refused at once), not be
+        # overwritten unread.
         self.imagine_server = ActionServer(
             self, Imagine, "~/imagine", execute_callback=self._imagine,
-            goal_callback=self._imagine_goal, cancel_callback=self._imagine_cancel)
+            goal_callback=self._imagine_goal, cancel_callback=self._imagine_cancel,
+            goal_service_qos_profile=requests, cancel_service_qos_profile=requests,
+            result_service_qos_profile=requests)
         self.imagine_jobs: dict = {}  # goal id -> ImagineJob, while queued or running
         self.create_timer(p["status_period"], self._status)
         self.create_timer(0.25, self.scheduler.expire)  # queued goals end even while control keeps the thread busy
@@ -101,6 +116,10 @@ class WorldModelNode(Node):
             self.problems.problem("random_weights", self.startup_warning)
         self.worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self.worker.start()
+        self.imagine_worker = None
+        if self.imagine_backend is not None:
+            self.imagine_worker = threading.Thread(target=self._imagine_work, name="imagine", daemon=True)
+            self.imagine_worker.start()
         self.get_logger().info(f"world model: backend '{self.backend.name}' ({self.backend.model}), "
                                f"embodiment '{self.spec.name}', horizon {p['horizon']} x "
                                f"{len(self.spec.slot_names)} slots every {self.step_period:.3f} s")
@@ -141,7 +160,7 @@ class WorldModelNode(Node):
     # -- inference ----------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            task = self.scheduler.next()
+            task = self.scheduler.next(imagine=self.imagine_backend is None)
             if task is None:
                 return
             kind, job = task
@@ -153,13 +172,31 @@ class WorldModelNode(Node):
                 if history:
                     self._predict(history)
             elif kind == IMAGINE:
-                self._run_imagine(job)
+                self._run_imagine(self.backend, job)
 
-    def _run_imagine(self, job) -> None:
+    def _imagine_work(self) -> None:
+        """The Imagine thread: its own model instance, at a lower CPU priority than control."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMAGINE_NICE)  # Linux: this thread only
+        except (AttributeError, OSError):
+            pass
+        epoch = self.scheduler.reset_epoch
+        while True:
+            task = self.scheduler.next(control=False)
+            if task is None:
+                return
+            kind, job = task
+            if kind == IMAGINE:
+                if epoch != self.scheduler.reset_epoch:  # the world state was reset meanwhile
+                    epoch = self.scheduler.reset_epoch
+                    self.imagine_backend.reset()
+                self._run_imagine(self.imagine_backend, job)
+
+    def _run_imagine(self, backend, job) -> None:
         history, candidate = job.payload
         start = time.perf_counter()
         try:
-            pred = self.backend.imagine(history, candidate)
+            pred = backend.imagine(history, candidate)
             pred.latency = time.perf_counter() - start
             job.finish(pred)
         except (ValueError, RuntimeError) as exc:
@@ -332,6 +369,8 @@ class WorldModelNode(Node):
     def close(self) -> None:
         self.scheduler.stop()
         self.worker.join(timeout=2.0)
+        if self.imagine_worker is not None:
+            self.imagine_worker.join(timeout=2.0)
 
 
 def main(args=None) -> int:

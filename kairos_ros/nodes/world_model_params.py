@@ -36,6 +36,10 @@ SCHEMA = [
               min=0.0, max=FUTURE_TOLERANCE_MAX, read_only=True),
     ParamSpec("imagine_queue", "int", 2, "Imagine goals accepted at once (queued or running); more are refused at "
               "once. Control predictions always run first; 0 refuses every goal.", min=0, max=64, read_only=True),
+    ParamSpec("imagine_worker", "str", "separate", "Where Imagine goals run: 'separate' (a second model instance on "
+              "a thread of its own at a lower CPU priority: a long Imagine never holds up a control chunk; twice the "
+              "model's memory) or 'shared' (the control thread's model, between control predictions: one Imagine "
+              "can delay the next chunk by its own duration).", choices=["separate", "shared"], read_only=True),
     ParamSpec("imagine_timeout", "float", 30.0, "An accepted Imagine goal still waiting behind control predictions "
               "after this long (s) is aborted, so every accepted goal ends.", min=0.1, max=3600.0, read_only=True),
     ParamSpec("instruction", "str", "", "Initial instruction (SetInstruction changes it).", read_only=True),

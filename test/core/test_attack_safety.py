@@ -205,6 +205,14 @@ def test_cancel_and_expiry_end_every_goal():
     assert isinstance(ends[9], Cancelled) and s.next(0) is None
 
 
+def test_jobs_with_array_payloads_cancel_by_identity():
+    """Found over DDS: comparing jobs by value compared their arrays and raised in the cancel callback."""
+    s = InferenceScheduler(Clock(), imagine_limit=3)
+    a = s.submit_imagine((np.zeros(3),), lambda _o: None)
+    b = s.submit_imagine((np.zeros(3),), lambda _o: None)
+    assert s.cancel_imagine(b) and list(s.queue) == [a]
+
+
 def test_a_job_finishes_once():
     out = []
     s = InferenceScheduler(Clock())
