@@ -34,7 +34,7 @@ import torch
 
 from kairos_ros.backends.base import Backend, _check_history
 from kairos_ros.backends.baselines import observed_slots, slot_velocity
-from kairos_ros.backends.kairos_loading import check_dit, load_parts, missing_parts
+from kairos_ros.backends.kairos_loading import check_digests, check_dit, load_parts, missing_parts
 from kairos_ros.backends.kairos_setup import (PRESET_LAYOUTS, KairosOptions, check_size, identity, layouts, model_config,
                                               normalizers, resolve_device, resolve_dtype)
 from kairos_ros.core.action_space import from_layout, to_layout
@@ -103,6 +103,7 @@ class KairosBackend(Backend):
         self.device = resolve_device(o.device)
         self.dtype = resolve_dtype(o.dtype, self.device)
         check_size(get_preset(o.model_preset), self.device, o.allow_large_preset_on_cpu)
+        check_digests(o)  # the configured digests before anything of a checkpoint is read
         header = read_header(o.dit_checkpoint) if o.dit_checkpoint else None
         info = dit_info(header) if header else None
         check_trained_for(o, info)
