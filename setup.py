@@ -40,6 +40,7 @@ setup(
             "world_model_node = kairos_ros.nodes.world_model_node:main",
             "adapter_node = kairos_ros.nodes.adapter_node:main",
             "visualizer_node = kairos_ros.nodes.visualizer_node:main",
+            "sim_node = kairos_ros.nodes.sim_node:main",
             "kairos-bringup = kairos_ros.bringup.cli:main",
             "kairos-play = kairos_ros.tools.play:main",
             "kairos-eval = kairos_ros.eval.cli:main",
@@ -48,6 +49,7 @@ setup(
             "kairos-checkpoint = kairos_ros.tools.checkpoint_cli:main",
             "kairos-train = kairos_ros.train.cli:main",
             "kairos-make-urdf = kairos_ros.tools.mjcf_to_urdf:main",
+            "kairos-sim = kairos_ros.tools.sim_cli:main",
         ],
     },
 )
