@@ -9,16 +9,29 @@ machines without launch_ros. rviz:=true adds robot_state_publisher for the robot
 ghost (frame_prefix ghost/), the static transform joining the ghost to the robot, and rviz2 with
 config/kairos.rviz: packages of a ROS install (apt: ros-$ROS_DISTRO-robot-state-publisher,
 -tf2-ros, -rviz2), not of PyPI.
+
+As with kairos-bringup, the launch ends when any of its processes exits: a node that dies (the
+reason names it and its exit code), or the bag player once the bag has been replayed (1.5 s later,
+for the last chunks). Ctrl-C stops every node cleanly. Each node also stops when the launch process
+dies (SIGTERM to `ros2 launch`, which does not stop its processes itself: ros2/launch#666); see
+kairos_ros.nodes.common.watch_parent. Arguments are checked by kairos_ros.bringup.args, the
+same checks kairos-bringup makes.
 """
 from launch import LaunchDescription
 import os
 import sys
 
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess, LogInfo, OpaqueFunction,
+                            RegisterEventHandler, SetEnvironmentVariable, TimerAction)
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from kairos_ros.bringup.args import parse_bool, parse_rate
 from kairos_ros.bringup.graph import describe_graph
+
+BAG_DONE_GRACE = 1.5  # s between the bag's end and the shutdown, as kairos-bringup (the last chunks)
 
 ARGS = [
     ("embodiment", "dual_arm", "Robot: a folder under urdf_adapters/ (aloha, franka_panda, shadow_hand) or an alias "
@@ -34,17 +47,32 @@ ARGS = [
 ]
 
 
-def _truthy(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
+def _end_launch_on_exit(name: str, is_player: bool):
+    """OnProcessExit callback: end the whole launch when this process exits (unless the launch is
+    already shutting down, when every process exits)."""
+
+    def on_exit(event, context):
+        if context.is_shutdown:
+            return None
+        code = event.returncode
+        if is_player and code == 0:
+            return [LogInfo(msg="bag finished: stopping the graph"),
+                    TimerAction(period=BAG_DONE_GRACE, actions=[EmitEvent(event=Shutdown(reason="bag finished"))])]
+        reason = f"{'bag player' if is_player else 'node'} '{name}' exited with code {code}"
+        return [LogInfo(msg=f"{reason}: stopping the graph"), EmitEvent(event=Shutdown(reason=reason))]
+
+    return on_exit
 
 
 def _launch_setup(context, *args, **kwargs):
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGS}
     bag = value["bag"]
-    sim = _truthy(value["use_sim_time"]) if value["use_sim_time"] else bool(bag)
+    sim = parse_bool("use_sim_time", value["use_sim_time"]) if value["use_sim_time"] else bool(bag)
     procs = describe_graph(embodiment=value["embodiment"], backend=value["backend"], config=value["config"],
-                           use_sim_time=sim, bag=bag, rate=float(value["rate"]), loop=_truthy(value["loop"]),
-                           play_delay=3.0, visualize=_truthy(value["visualize"]), rviz=_truthy(value["rviz"]))
+                           use_sim_time=sim, bag=bag, rate=parse_rate(value["rate"]),
+                           loop=parse_bool("loop", value["loop"]), play_delay=3.0,
+                           visualize=parse_bool("visualize", value["visualize"]),
+                           rviz=parse_bool("rviz", value["rviz"]))
     actions = []
     from kairos_ros.core.paths import apply_dds_profile
 
@@ -59,14 +87,17 @@ def _launch_setup(context, *args, **kwargs):
         actions.append(LogInfo(msg=f"removed {len(stale)} stale Fast DDS shared-memory files from /dev/shm"))
     for proc in procs:
         if proc.is_node:
-            actions.append(Node(package=proc.package, executable=proc.executable, name=proc.name,
-                                parameters=[*proc.param_files, proc.parameters], remappings=proc.remappings,
-                                arguments=proc.arguments, output="screen", emulate_tty=True))
+            action = Node(package=proc.package, executable=proc.executable, name=proc.name,
+                          parameters=[*proc.param_files, proc.parameters], remappings=proc.remappings,
+                          arguments=proc.arguments, output="screen", emulate_tty=True)
         else:
             # colcon puts console scripts under lib/kairos_ros, not on PATH: run the module with
-            # the interpreter that runs the launch.
-            actions.append(ExecuteProcess(cmd=[sys.executable, "-m", proc.module, *proc.arguments], name=proc.name,
-                                          output="screen"))
+            # the interpreter that runs the launch, through bringup.child (SIGTERM if the launch dies).
+            action = ExecuteProcess(cmd=[sys.executable, "-m", "kairos_ros.bringup.child", proc.module,
+                                         *proc.arguments], name=proc.name, output="screen")
+        actions.append(action)
+        actions.append(RegisterEventHandler(OnProcessExit(
+            target_action=action, on_exit=_end_launch_on_exit(proc.name, not proc.is_node))))
     return actions
 
 

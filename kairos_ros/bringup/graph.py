@@ -74,16 +74,17 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
     """Every process of a bringup: perception, world model, the embodiment's adapter, the
     visualizer (unless `visualize` is false), the RViz processes with `rviz` (which implies the
     visualizer), and a bag player when `bag` is given. Raises ValueError naming a bad argument."""
+    from kairos_ros.bringup.args import check_embodiment, check_profile_sections, parse_rate
+
     if backend not in BACKENDS:
         raise ValueError(f"backend '{backend}' is not one of {list(BACKENDS)}")
-    if not embodiment:
-        raise ValueError("embodiment must be given")
-    if rate <= 0:
-        raise ValueError(f"rate {rate} must be > 0")
+    check_embodiment(embodiment)  # an unknown one: the known robots and aliases, not a missing profile
+    rate = parse_rate(rate)
     config = config or default_config(embodiment)
     if not os.path.isfile(config):
         raise ValueError(f"config file '{config}' does not exist")
     config = os.path.abspath(config)
+    check_profile_sections(config)
     common = {"use_sim_time": bool(use_sim_time)}
     procs = [
         ProcessSpec("perception", "perception_node", "kairos_ros.nodes.perception_node", [config],
