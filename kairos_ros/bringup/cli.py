@@ -16,10 +16,22 @@ import sys
 import threading
 import time
 
+from kairos_ros.bringup.args import parse_bool, parse_rate
 from kairos_ros.bringup.graph import BACKENDS, describe_graph
 from kairos_ros.bringup.supervisor import Supervisor
 
 NODE_START_TIMEOUT = 90.0  # seconds; a cold start imports torch and builds the backend
+
+
+def _checked(parse, name: str):
+    """An argparse type from a check of bringup.args (the launch file makes the same checks)."""
+    def convert(text: str):
+        try:
+            return parse(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,12 +39,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--embodiment", default="dual_arm", help="robot under urdf_adapters/ (default dual_arm)")
     ap.add_argument("--backend", default="hold", choices=BACKENDS, help="world-model backend (default hold)")
     ap.add_argument("--config", default="", help="bringup profile YAML (default config/<embodiment>.yaml)")
-    ap.add_argument("--use-sim-time", choices=["true", "false"], default=None,
+    ap.add_argument("--use-sim-time", type=_checked(parse_bool, "use_sim_time"), default=None, metavar="{true,false}",
                     help="use /clock (default: true with --bag, else false)")
     ap.add_argument("--bag", default="", help="rosbag2 to replay into the graph (MCAP or sqlite3)")
-    ap.add_argument("--rate", type=float, default=1.0, help="bag replay rate factor")
+    ap.add_argument("--rate", type=_checked(lambda name, text: parse_rate(text, name), "rate"), default=1.0,
+                    help="bag replay rate factor")
     ap.add_argument("--loop", action="store_true", help="replay the bag forever")
-    ap.add_argument("--visualize", choices=["true", "false"], default="true",
+    ap.add_argument("--visualize", type=_checked(parse_bool, "visualize"), default=True, metavar="{true,false}",
                     help="run the visualizer node (default true; RViz itself: the launch file's rviz:=true)")
     ap.add_argument("--status", action="store_true", help="print a live one-line status; node logs go to files")
     ap.add_argument("--report-dir", default="", help="write the live evaluation report here when the bag ends")
@@ -78,10 +91,10 @@ class StatusPrinter:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    sim = (args.use_sim_time == "true") if args.use_sim_time else bool(args.bag)
+    sim = args.use_sim_time if args.use_sim_time is not None else bool(args.bag)
     try:
         procs = describe_graph(args.embodiment, args.backend, args.config, sim, args.bag, args.rate, args.loop,
-                               visualize=args.visualize == "true")
+                               visualize=args.visualize)
         from kairos_ros.core.embodiment import load_embodiment
         spec = load_embodiment(args.embodiment)
     except (ValueError, KeyError, FileNotFoundError) as exc:

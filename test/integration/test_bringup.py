@@ -108,3 +108,39 @@ def test_node_refusing_to_start_fails_bringup(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "node 'perception' exited with code 2" in err, out + err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--rate", "abc"], "argument --rate: rate:='abc' is not a number"),
+    (["--rate", "nan"], "argument --rate: rate:='nan' must be a number > 0"),
+    (["--visualize", "maybe"], "argument --visualize: visualize:='maybe' is not a boolean"),
+    (["--use-sim-time", "sometimes"], "argument --use-sim-time: use_sim_time:='sometimes' is not a boolean"),
+    (["--embodiment", "dual_armm"], "embodiment:='dual_armm': unknown embodiment 'dual_armm' (known: ['aloha', "
+                                    "'franka_panda', 'shadow_hand']; aliases: dexterous_hand = shadow_hand, "
+                                    "dual_arm = aloha, single_arm = franka_panda)"),
+])
+def test_bad_values_are_named_with_the_launch_files_checks(capsys, args, message):
+    """The same checks as the launch file (kairos_ros.bringup.args), before any process starts."""
+    from kairos_ros.bringup.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_misspelt_profile_section_is_refused(tmp_path, capsys):
+    """ROS ignores a parameter-file section that matches no node: `adaptr:` left the adapter on its
+    defaults without a word."""
+    from kairos_ros.bringup.cli import main
+
+    with open(os.path.join(REPO, "config", "aloha.yaml")) as f:
+        text = f.read()
+    cfg = tmp_path / "typo.yaml"
+    cfg.write_text(text.replace("\nadapter:\n", "\nadaptr:\n"))
+    assert main(["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"config:={cfg}: section 'adaptr' is not a node of the graph (did you mean 'adapter'?); " \
+           "the nodes are perception, world_model, adapter, visualizer" in err, err
