@@ -11,7 +11,8 @@ from std_msgs.msg import String
 from kairos_msgs.msg import Observation
 from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.core.image import ImageError
+from kairos_ros.core import stamps
+from kairos_ros.core.image import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_LIMIT, ImageError, ImageTooLargeError
 from kairos_ros.core.joints import JointStateError
 from kairos_ros.core.params import ParameterError, ParamSpec
 from kairos_ros.core.realtime import limit_torch_threads
@@ -55,6 +56,18 @@ SCHEMA = [
               "taking cores from inference: a second thread gains little on camera-sized frames and its "
               "OpenMP worker spins after every resize. 0 leaves torch's default (one per core).",
               min=0, max=256, read_only=True),
+    ParamSpec("max_image_pixels", "int", DEFAULT_MAX_IMAGE_PIXELS, "Largest camera frame accepted "
+              "(width * height, any encoding). Checked from the sensor_msgs/Image fields or the "
+              "JPEG/PNG header before anything is decoded, so a small compressed file declaring a huge "
+              "image (a decompression bomb) is refused without allocating it; refusals are counted as "
+              "image_too_large.<camera>. The default, 4096 * 3072 (12.6 MP, 38 MB as RGB), takes 4K "
+              "UHD/DCI and 12 MP frames.", min=256, max=MAX_IMAGE_PIXELS_LIMIT, read_only=True),
+    ParamSpec("future_stamp_tolerance", "float", stamps.FUTURE_TOLERANCE, "Camera frames and joint "
+              "states stamped further ahead of this node's clock (sim time included) than this many "
+              "seconds are refused and counted as future_stamp.<camera> / future_stamp.joint_states: "
+              "a stamp from the future is not a measurement (clock skew between synchronised hosts "
+              "stays well below the default).", min=0.0, max=stamps.FUTURE_TOLERANCE_MAX,
+              read_only=True),
 ]
 
 
@@ -82,10 +95,12 @@ class PerceptionNode(Node):
             self.pipeline = PerceptionPipeline(PerceptionConfig(
                 camera_names=names, joint_names=list(spec.joint_names),
                 ignore_joints=list(spec.ignore_joints), layout=p["layout"], tile_width=p["tile_width"],
-                tile_height=p["tile_height"], slop=p["slop"], queue_size=p["queue_size"]))
+                tile_height=p["tile_height"], slop=p["slop"], queue_size=p["queue_size"],
+                max_image_pixels=p["max_image_pixels"]))
         except (ValueError, KeyError, FileNotFoundError) as exc:
             raise ParameterError(str(exc)) from exc
         self.params = p
+        self.future_tolerance = p["future_stamp_tolerance"]
         self.use_cv_bridge = p["use_cv_bridge"] and cv_bridge_available()
         self.problems = ProblemCounter("perception")
         self.rate = RateMeter()
@@ -115,17 +130,33 @@ class PerceptionNode(Node):
     def _warn(self, key: str, message: str) -> None:
         warn_problem(self, self.problems, key, message, "dropped; ")
 
+    def _stamp_refused(self, stamp: float, key: str, what: str) -> bool:
+        """Count and drop an input stamped ahead of the node clock beyond future_stamp_tolerance
+        (checked before any decoding). Perception has no age limit (max_age 0): sets are only
+        synchronised here; consumers judge their age."""
+        problem = stamps.stamp_problem(stamp, now_sec(self), 0.0, self.future_tolerance, what)
+        if problem is None:
+            return False
+        self._warn(f"future_stamp.{key}", problem)
+        return True
+
     def _camera_cb(self, name: str, compressed: bool):
         def add(msg) -> None:
             stamp = to_sec(msg.header.stamp)
+            if self._stamp_refused(stamp, name, f"camera '{name}'"):
+                return
             if compressed:
                 self.pipeline.add_compressed_image(name, stamp, msg.format, msg.data)
             else:
+                # The size is checked before either converter (cv_bridge or built-in) touches the data.
+                self.pipeline.check_raw_size(msg.encoding, msg.height, msg.width)
                 self.pipeline.add_rgb(name, stamp, image_msg_to_rgb(msg, self.use_cv_bridge))
 
         def callback(msg) -> None:
             try:
                 add(msg)
+            except ImageTooLargeError as exc:
+                self._warn(f"image_too_large.{name}", f"camera '{name}': {exc}")
             except ImageError as exc:
                 self._warn(f"bad_image.{name}", f"camera '{name}': {exc}")
             except OutOfOrderError as exc:
@@ -134,9 +165,11 @@ class PerceptionNode(Node):
         return callback
 
     def _on_joints(self, msg: JointState) -> None:
+        stamp = to_sec(msg.header.stamp)
         try:
-            self.pipeline.add_joint_state(to_sec(msg.header.stamp), msg.name, msg.position,
-                                          msg.velocity if len(msg.velocity) else None)
+            if not self._stamp_refused(stamp, "joint_states", "joint_states"):
+                self.pipeline.add_joint_state(stamp, msg.name, msg.position,
+                                              msg.velocity if len(msg.velocity) else None)
         except JointStateError as exc:
             self._warn("bad_joint_state", f"joint_states: {exc}")
         except OutOfOrderError as exc:
