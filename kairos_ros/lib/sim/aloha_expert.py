@@ -1,0 +1,258 @@
+"""Scripted experts for the ALOHA scenes (kairos_ros.lib.sim.aloha).
+
+Each expert plans one episode in two stages, the way ACT's scripted demonstrations were made:
+  1. End-effector waypoints (gripper position, orientation, opening) for both arms, computed from
+     the objects' poses at reset, are followed in gym-aloha's mocap model
+     (bimanual_viperx_end_effector_*.xml: each gripper welded to a mocap body; friction loss of the
+     arm joints removed there so the welds move the arms freely). No rendering.
+  2. The joint positions that model went through are recorded; act() returns them one control
+     period at a time as position targets for the joint-space scene (fingers: the commanded
+     opening in metres, the follower finger mirrored).
+
+Planning takes a few hundred milliseconds per episode (one mocap-model run, no rendering).
+
+Measured on this machine (episodes with seeds 0..N-1, success = reward 4 reached during the
+episode; kairos_ros/lib/sim/aloha_expert.py `python -m kairos_ros.lib.sim.aloha_expert TASK N`):
+  TransferCubeExpert  SEE_TC
+  InsertionExpert     SEE_INS
+"""
+from __future__ import annotations
+
+from kairos_ros.lib.sim.render import ensure_gl
+
+ensure_gl()
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kairos_ros.lib.sim.aloha import (  # noqa: E402
+    FOLLOWERS,
+    AlohaTask,
+    joint_addresses,
+    load_model,
+    start_arm_pose,
+)
+from kairos_ros.lib.sim.base import Expert, SimTask  # noqa: E402
+
+# Gripper openings of the waypoints (0 closed .. 1 open) -> left finger position (m): gym-aloha's
+# puppet gripper range, clipped to the finger actuator's control range.
+GRIPPER_CLOSED_M = 0.01844
+GRIPPER_OPEN_M = 0.05800
+FINGER_RANGE = (0.021, 0.057)
+# The mocap bodies' poses that hold the arms at START_ARM_POSE (x, y, z, qw, qx, qy, qz).
+INIT_LEFT = np.array([-0.31718881 + 0.1, 0.5, 0.29525084, 1.0, 0.0, 0.0, 0.0])
+INIT_RIGHT = np.array([0.31718881 - 0.1, 0.49999888, 0.29525084, 1.0, 0.0, 0.0, 0.0])
+IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+def axis_angle(axis, degrees: float) -> np.ndarray:
+    q = np.zeros(4)
+    mujoco.mju_axisAngle2Quat(q, np.asarray(axis, dtype=np.float64), np.deg2rad(degrees))
+    return q
+
+
+def quat_mul(a, b) -> np.ndarray:
+    q = np.zeros(4)
+    mujoco.mju_mulQuat(q, np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return q
+
+
+def finger_position(opening: float) -> float:
+    """Waypoint opening 0..1 -> left finger target (m)."""
+    m = GRIPPER_CLOSED_M + opening * (GRIPPER_OPEN_M - GRIPPER_CLOSED_M)
+    return float(np.clip(m, *FINGER_RANGE))
+
+
+class Waypoints:
+    """Piecewise-linear end-effector path: (step, xyz, quat, opening) keyframes."""
+
+    def __init__(self, keys: list[tuple]):
+        self.t = np.array([k[0] for k in keys], dtype=np.float64)
+        self.xyz = np.array([k[1] for k in keys], dtype=np.float64)
+        self.quat = np.array([k[2] for k in keys], dtype=np.float64)
+        self.grip = np.array([k[3] for k in keys], dtype=np.float64)
+
+    def at(self, step: int) -> tuple[np.ndarray, np.ndarray, float]:
+        s = float(np.clip(step, self.t[0], self.t[-1]))
+        i = int(np.clip(np.searchsorted(self.t, s, side="right") - 1, 0, len(self.t) - 2))
+        f = (s - self.t[i]) / (self.t[i + 1] - self.t[i])
+        xyz = self.xyz[i] + f * (self.xyz[i + 1] - self.xyz[i])
+        quat = self.quat[i] + f * (self.quat[i + 1] - self.quat[i])
+        quat /= np.linalg.norm(quat)
+        grip = self.grip[i] + f * (self.grip[i + 1] - self.grip[i])
+        return xyz, quat, float(grip)
+
+
+class AlohaScriptedExpert(Expert):
+    """Plans with the mocap model (EE_XML), replays the recorded joint trajectory."""
+
+    EE_XML = ""
+
+    def __init__(self):
+        self.model = load_model(self.EE_XML)
+        self.data = mujoco.MjData(self.model)
+        self._qadr, self._dadr = joint_addresses(self.model)
+        # the welds pull the arms; joint friction loss would hold them back
+        arm = np.array([d for i, d in enumerate(self._dadr) if i % 8 < 6])
+        self.model.dof_frictionloss[arm] = 0.0
+        act_joint = [int(self.model.actuator_trnid[a, 0]) for a in range(self.model.nu)]
+        fingers = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, f"{arm}/{f}")
+                   for arm in ("vx300s_left", "vx300s_right") for f in ("left_finger", "right_finger")]
+        self._finger_act = np.array([act_joint.index(j) for j in fingers])
+        self._mocap = [int(self.model.body_mocapid[mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, b)])
+                       for b in ("mocap_left", "mocap_right")]
+        self._obj_qadr: list[int] = []
+        self.plan = np.zeros((0, 16))
+        self.rewards: list[float] = []
+
+    def waypoints(self, objects: np.ndarray) -> tuple[Waypoints, Waypoints]:
+        """(left, right) end-effector paths for objects' poses (objects, 7)."""
+        raise NotImplementedError
+
+    def reset(self, task: SimTask, seed: int) -> None:
+        if not isinstance(task, AlohaTask):
+            raise TypeError(f"{type(self).__name__} plans for ALOHA scenes, not {type(task).__name__}")
+        if not self._obj_qadr:
+            self._obj_qadr = [int(self.model.jnt_qposadr[mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, n)])
+                              for n in task.OBJECT_JOINTS]
+        objects = task.object_poses()
+        left, right = self.waypoints(objects)
+        self.plan = self._run(objects, left, right, task.max_steps, task._substeps)
+
+    def _run(self, objects, left: Waypoints, right: Waypoints, steps: int, substeps: int) -> np.ndarray:
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[self._qadr] = start_arm_pose()
+        for adr, obj in zip(self._obj_qadr, objects):
+            d.qpos[adr:adr + 7] = obj
+        closed = finger_position(0.0)
+        d.ctrl[self._finger_act] = [closed, -closed, closed, -closed]
+        for k, pose in zip(self._mocap, (INIT_LEFT, INIT_RIGHT)):
+            d.mocap_pos[k], d.mocap_quat[k] = pose[:3], pose[3:]
+        mujoco.mj_forward(m, d)
+        plan = np.zeros((steps, 16))
+        for t in range(steps):
+            grips = []
+            for k, path in zip(self._mocap, (left, right)):
+                xyz, quat, grip = path.at(t)
+                d.mocap_pos[k], d.mocap_quat[k] = xyz, quat
+                grips.append(finger_position(grip))
+            d.ctrl[self._finger_act] = [grips[0], -grips[0], grips[1], -grips[1]]
+            mujoco.mj_step(m, d, nstep=substeps)
+            row = d.qpos[self._qadr].copy()
+            row[6], row[14] = grips  # the commanded opening, not where the fingers got to
+            for follower, leader in FOLLOWERS.items():
+                row[follower] = -row[leader]
+            plan[t] = row
+        return plan
+
+    def act(self, task: SimTask) -> np.ndarray:
+        if not len(self.plan):
+            raise RuntimeError("act() before reset(): no plan")
+        return self.plan[min(task.steps, len(self.plan) - 1)].copy()
+
+
+class TransferCubeExpert(AlohaScriptedExpert):
+    """Right arm: above the cube, down, close, to the meeting point; left arm: to the meeting
+    point, close on the cube, right opens and both move apart."""
+
+    EE_XML = "bimanual_viperx_end_effector_transfer_cube.xml"
+
+    def waypoints(self, objects):
+        box = objects[0, :3]
+        pick = quat_mul(INIT_RIGHT[3:], axis_angle([0, 1, 0], -60))
+        meet_left = axis_angle([1, 0, 0], 90)
+        meet = np.array([0.0, 0.5, 0.25])
+        left = Waypoints([
+            (0, INIT_LEFT[:3], INIT_LEFT[3:], 0),
+            (100, meet + [-0.1, 0, -0.02], meet_left, 1),  # approach the meeting point
+            (260, meet + [0.02, 0, -0.02], meet_left, 1),  # around the cube
+            (310, meet + [0.02, 0, -0.02], meet_left, 0),  # close
+            (360, meet + [-0.1, 0, -0.02], IDENTITY, 0),  # pull it away
+            (400, meet + [-0.1, 0, -0.02], IDENTITY, 0),
+        ])
+        right = Waypoints([
+            (0, INIT_RIGHT[:3], INIT_RIGHT[3:], 0),
+            (90, box + [0, 0, 0.08], pick, 1),  # above the cube
+            (130, box + [0, 0, -0.015], pick, 1),  # down
+            (170, box + [0, 0, -0.015], pick, 0),  # close
+            (200, meet + [0.05, 0, 0], pick, 0),  # towards the meeting point
+            (220, meet, pick, 0),
+            (310, meet, pick, 1),  # let go
+            (360, meet + [0.1, 0, 0], pick, 1),  # move away
+            (400, meet + [0.1, 0, 0], pick, 1),
+        ])
+        return left, right
+
+
+class InsertionExpert(AlohaScriptedExpert):
+    """Left arm picks up the socket, right arm the peg; they meet and the peg slides in."""
+
+    EE_XML = "bimanual_viperx_end_effector_insertion.xml"
+
+    def waypoints(self, objects):
+        peg, socket = objects[0, :3], objects[1, :3]
+        pick_right = quat_mul(INIT_RIGHT[3:], axis_angle([0, 1, 0], -60))
+        pick_left = quat_mul(INIT_LEFT[3:], axis_angle([0, 1, 0], 60))
+        meet = np.array([0.0, 0.5, 0.15])
+        lift_right = 0.00715
+        left = Waypoints([
+            (0, INIT_LEFT[:3], INIT_LEFT[3:], 0),
+            (120, socket + [0, 0, 0.08], pick_left, 1),  # above the socket
+            (170, socket + [0, 0, -0.03], pick_left, 1),  # down
+            (220, socket + [0, 0, -0.03], pick_left, 0),  # close
+            (285, meet + [-0.1, 0, 0], pick_left, 0),  # to the meeting point
+            (340, meet + [-0.05, 0, 0], pick_left, 0),  # insertion
+            (400, meet + [-0.05, 0, 0], pick_left, 0),
+        ])
+        right = Waypoints([
+            (0, INIT_RIGHT[:3], INIT_RIGHT[3:], 0),
+            (120, peg + [0, 0, 0.08], pick_right, 1),  # above the peg
+            (170, peg + [0, 0, -0.03], pick_right, 1),  # down
+            (220, peg + [0, 0, -0.03], pick_right, 0),  # close
+            (285, meet + [0.1, 0, lift_right], pick_right, 0),  # to the meeting point
+            (340, meet + [0.05, 0, lift_right], pick_right, 0),  # insertion
+            (400, meet + [0.05, 0, lift_right], pick_right, 0),
+        ])
+        return left, right
+
+
+def run_episode(task: SimTask, expert: Expert, seed: int, max_steps: int | None = None) -> dict:
+    """One expert episode without rendering: {"seed", "success", "max_reward", "final_reward", "steps"}."""
+    task.reset(seed)
+    expert.reset(task, seed)
+    steps = task.max_steps if max_steps is None else min(max_steps, task.max_steps)
+    best = task.reward()
+    for _ in range(steps):
+        task.step(expert.act(task))
+        best = max(best, task.reward())
+    return {"seed": seed, "success": bool(best >= 4), "max_reward": best, "final_reward": task.reward(),
+            "steps": steps}
+
+
+def main(argv=None) -> int:
+    import argparse
+    import time
+
+    from kairos_ros.lib.sim.registry import make_expert, make_task
+
+    ap = argparse.ArgumentParser(description="success rate of an ALOHA expert over seeded episodes")
+    ap.add_argument("task", choices=["aloha_transfer_cube", "aloha_insertion"])
+    ap.add_argument("episodes", type=int, nargs="?", default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    task, expert = make_task(args.task), make_expert(args.task)
+    wins, t0 = 0, time.perf_counter()
+    for seed in range(args.seed, args.seed + args.episodes):
+        r = run_episode(task, expert, seed)
+        wins += r["success"]
+        print(f"seed {seed}: success {r['success']} max reward {r['max_reward']:.0f} final {r['final_reward']:.0f}",
+              flush=True)
+    dt = time.perf_counter() - t0
+    print(f"{args.task}: {wins}/{args.episodes} ({100 * wins / args.episodes:.0f}%), {dt / args.episodes:.2f} s/episode")
+    task.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
