@@ -5,7 +5,9 @@ smooth motion of tools/synthetic.py, and each camera renders the scene of tools/
 the bag's camera resolution and rate. Frames then go through the perception code (resize_rgb to
 the layout's tiles, Layout.compose), so the model sees what the perception node publishes.
 Episodes are pure functions of their seed; training seeds are kept apart from the seeds of the
-bundled bags (EVAL_SEEDS) so that evaluating on those bags measures generalisation.
+bundled bags (EVAL_SEEDS) so that evaluating on those bags measures generalisation. Episodes
+decoded from recorded bags (lib/dataset.py RecordedEpisode) share the base class and are used
+the same way.
 
 A sample at camera frame index n: the composed frames n-F+1..n (history, oldest first), the
 robot state (slots) at frame n's time, its velocity as the backend estimates it (the least-squares
@@ -19,31 +21,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kairos_ros.core.embodiment import state_to_slots
 from kairos_ros.core.image import make_layout, resize_rgb
-from kairos_ros.core.joints import fit_velocity
+from kairos_ros.lib.dataset import Episode as BaseEpisode
+from kairos_ros.lib.dataset import EpisodeConfig, RecordedEpisode  # noqa: F401  (re-exported)
 from kairos_ros.tools.make_bag import synthetic_robot
 
 EVAL_SEEDS = frozenset(range(0, 100))  # the bundled demo and fixture bags use seeds below 100
 
 
-@dataclass(frozen=True)
-class EpisodeConfig:
-    camera_names: tuple
-    layout: str
-    tile_width: int
-    tile_height: int
-    camera_width: int = 128
-    camera_height: int = 96
-    camera_rate: float = 10.0
-    duration: float = 30.0
-
-
-class Episode:
+class Episode(BaseEpisode):
     """Composed frames on the camera grid and the joint motion of one synthetic recording."""
 
     def __init__(self, spec, cfg: EpisodeConfig, seed: int):
         self.spec, self.cfg, self.seed = spec, cfg, seed
+        self.source = f"synthetic seed {seed}"
         self.motion, scenes = synthetic_robot(spec, seed, cfg.camera_names, cfg.camera_width, cfg.camera_height)
         layout = make_layout(cfg.layout, list(cfg.camera_names), cfg.tile_width, cfg.tile_height)
         self.times = np.arange(int(cfg.duration * cfg.camera_rate)) / cfg.camera_rate  # (N,)
@@ -54,15 +45,8 @@ class Episode:
             frames.append(layout.compose(tiles))
         self.frames = np.stack(frames)  # (N, H, W, 3) uint8
 
-    def slots(self, t) -> np.ndarray:
-        """Slot values (T, D) float32 at times t (s from the episode start)."""
-        return state_to_slots(self.spec, self.motion.positions(np.asarray(t, dtype=np.float64)))
-
-    def slot_velocity(self, t: float, fit: int) -> np.ndarray:
-        """(D,) the slot velocity at time t fitted over the states of the last `fit` camera frames
-        (t, t - 1/rate, ...), as the backend fits it over its observation history."""
-        times = t - np.arange(fit - 1, -1, -1) / self.cfg.camera_rate
-        return fit_velocity(times, self.slots(times)).astype(np.float32)
+    def joints(self, t) -> np.ndarray:
+        return self.motion.positions(np.atleast_1d(np.asarray(t, dtype=np.float64)))
 
 
 @dataclass
