@@ -87,6 +87,7 @@ class AlohaScriptedExpert(Expert):
     """Plans with the mocap model (EE_XML), replays the recorded joint trajectory."""
 
     EE_XML = ""
+    REPLAN_AT: tuple = ()  # steps at which replan() revises the paths from the planning model's state
 
     def __init__(self):
         self.model = load_model(self.EE_XML)
@@ -108,6 +109,18 @@ class AlohaScriptedExpert(Expert):
     def waypoints(self, objects: np.ndarray) -> tuple[Waypoints, Waypoints]:
         """(left, right) end-effector paths for objects' poses (objects, 7)."""
         raise NotImplementedError
+
+    def replan(self, step: int, left: Waypoints, right: Waypoints) -> tuple[Waypoints, Waypoints]:
+        """Revised (left, right) paths at `step` (REPLAN_AT), from the planning model's state."""
+        return left, right
+
+    def object_positions(self) -> np.ndarray:
+        """(objects, 3) object positions in the planning model now."""
+        return np.stack([self.data.qpos[a:a + 3].copy() for a in self._obj_qadr])
+
+    def mocap_pose(self, arm: int) -> np.ndarray:
+        k = self._mocap[arm]
+        return np.concatenate([self.data.mocap_pos[k], self.data.mocap_quat[k]])
 
     def reset(self, task: SimTask, seed: int) -> None:
         if not isinstance(task, AlohaTask):
@@ -132,6 +145,8 @@ class AlohaScriptedExpert(Expert):
         mujoco.mj_forward(m, d)
         plan = np.zeros((steps, 16))
         for t in range(steps):
+            if t in self.REPLAN_AT:
+                left, right = self.replan(t, left, right)
             grips = []
             for k, path in zip(self._mocap, (left, right)):
                 xyz, quat, grip = path.at(t)
@@ -186,33 +201,53 @@ class TransferCubeExpert(AlohaScriptedExpert):
 
 
 class InsertionExpert(AlohaScriptedExpert):
-    """Left arm picks up the socket, right arm the peg; they meet and the peg slides in."""
+    """Left arm picks up the socket, right arm the peg, both lift them to the meeting point; then
+    the peg is lined up with the socket and pushed in, aimed from where the two objects actually
+    are in the planning model (measured twice: before lining up and before pushing in)."""
 
     EE_XML = "bimanual_viperx_end_effector_insertion.xml"
+    ALIGN, INSERT, END = 300, 350, 440  # steps: start lining up, start pushing in, fully in
+    REPLAN_AT = (ALIGN, INSERT)
+    # peg centre - socket centre along x when the peg's end meets the pin's (0.06 + 0.04 m), less
+    # 12 mm of push (the replayed arms fall a little short of the planned path)
+    CONTACT_DX = 0.10
+    PUSH = 0.012
+    STANDOFF = 0.04  # m between the peg's end and the pin's while lining up
 
     def waypoints(self, objects):
         peg, socket = objects[0, :3], objects[1, :3]
-        pick_right = quat_mul(INIT_RIGHT[3:], axis_angle([0, 1, 0], -60))
-        pick_left = quat_mul(INIT_LEFT[3:], axis_angle([0, 1, 0], 60))
+        self._pick_right = quat_mul(INIT_RIGHT[3:], axis_angle([0, 1, 0], -60))
+        self._pick_left = quat_mul(INIT_LEFT[3:], axis_angle([0, 1, 0], 60))
         meet = np.array([0.0, 0.5, 0.15])
-        lift_right = 0.00715
         left = Waypoints([
             (0, INIT_LEFT[:3], INIT_LEFT[3:], 0),
-            (120, socket + [0, 0, 0.08], pick_left, 1),  # above the socket
-            (170, socket + [0, 0, -0.03], pick_left, 1),  # down
-            (220, socket + [0, 0, -0.03], pick_left, 0),  # close
-            (285, meet + [-0.1, 0, 0], pick_left, 0),  # to the meeting point
-            (340, meet + [-0.05, 0, 0], pick_left, 0),  # insertion
-            (400, meet + [-0.05, 0, 0], pick_left, 0),
+            (120, socket + [0, 0, 0.08], self._pick_left, 1),  # above the socket
+            (170, socket + [0, 0, -0.03], self._pick_left, 1),  # down
+            (220, socket + [0, 0, -0.03], self._pick_left, 0),  # close
+            (285, meet + [-0.1, 0, 0], self._pick_left, 0),  # to the meeting point, and stay
+            (self.END, meet + [-0.1, 0, 0], self._pick_left, 0),
         ])
         right = Waypoints([
             (0, INIT_RIGHT[:3], INIT_RIGHT[3:], 0),
-            (120, peg + [0, 0, 0.08], pick_right, 1),  # above the peg
-            (170, peg + [0, 0, -0.03], pick_right, 1),  # down
-            (220, peg + [0, 0, -0.03], pick_right, 0),  # close
-            (285, meet + [0.1, 0, lift_right], pick_right, 0),  # to the meeting point
-            (340, meet + [0.05, 0, lift_right], pick_right, 0),  # insertion
-            (400, meet + [0.05, 0, lift_right], pick_right, 0),
+            (120, peg + [0, 0, 0.08], self._pick_right, 1),  # above the peg
+            (170, peg + [0, 0, -0.03], self._pick_right, 1),  # down
+            (220, peg + [0, 0, -0.03], self._pick_right, 0),  # close
+            (285, meet + [0.12, 0, 0], self._pick_right, 0),  # to the meeting point
+            (self.END, meet + [0.12, 0, 0], self._pick_right, 0),
+        ])
+        return left, right
+
+    def replan(self, step, left, right):
+        peg, socket = self.object_positions()
+        now = self.mocap_pose(1)
+        dx = self.CONTACT_DX + (self.STANDOFF if step == self.ALIGN else -self.PUSH)
+        # move the right gripper by the peg's error from its goal (the peg moves with the gripper)
+        goal = now[:3] + (socket + [dx, 0, 0] - peg)
+        until = self.INSERT if step == self.ALIGN else self.END
+        right = Waypoints([
+            (step, now[:3], now[3:], 0),
+            (until, goal, self._pick_right, 0),
+            (until + 1, goal, self._pick_right, 0),
         ])
         return left, right
 

@@ -1,0 +1,124 @@
+"""kairos-sim: simulated tasks (MuJoCo scenes with scripted experts) from the command line.
+
+    kairos-sim tasks                                    list the registered tasks
+    kairos-sim record --task NAME --episodes N --seed S OUT/
+                      [--image-size 320x240] [--camera-rate 10] [--max-duration SEC]
+                      [--keep-failed] [--force] [--max-attempts M] [--storage mcap|sqlite3] [--quiet]
+
+record: runs the task's scripted expert on seeds S, S+1, ... and writes one rosbag2 per kept
+episode (OUT/episode_<seed>/, the topics a real robot publishes: cameras, /joint_states,
+/instruction, plus /joint_commands and /kairos/sim/success) and OUT/index.json (per episode: seed,
+success, frames). Failed episodes are dropped unless --keep-failed, and further seeds are tried
+until N are kept (at most --max-attempts, default 2N+10). Existing episodes are not overwritten
+without --force. Exit codes: 0 done, 1 fewer than N episodes kept, 2 bad arguments or refusing
+to overwrite.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PROG = "kairos-sim"
+
+
+def image_size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    try:
+        width, height = int(w), int(h)
+    except ValueError:
+        width = height = 0
+    if not sep or not (8 <= width <= 4096 and 8 <= height <= 4096):
+        raise argparse.ArgumentTypeError(f"'{text}' is not WIDTHxHEIGHT with sides in 8..4096 (e.g. 320x240)")
+    return width, height
+
+
+def add_record_parser(sub) -> None:
+    from kairos_ros.lib.sim.registry import task_names
+
+    p = sub.add_parser("record", help="record scripted-expert demonstrations as rosbag2 (one bag per episode)")
+    p.add_argument("out", help="output folder (episodes go to OUT/episode_<seed>/, plus OUT/index.json)")
+    p.add_argument("--task", required=True, help=f"task name ({', '.join(task_names())})")
+    p.add_argument("--episodes", type=int, default=1, help="episodes to keep (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--image-size", type=image_size, default=(320, 240), metavar="WxH",
+                   help="camera image size (default 320x240)")
+    p.add_argument("--camera-rate", type=float, default=10.0,
+                   help="camera frames per second, a divisor of the control rate (default 10)")
+    p.add_argument("--max-duration", type=float, default=None, metavar="SEC",
+                   help="stop each episode after SEC simulated seconds (default: the task's episode length)")
+    p.add_argument("--stop-on-success", action="store_true",
+                   help="end an episode 0.5 s after its first success")
+    p.add_argument("--keep-failed", action="store_true", help="keep unsuccessful episodes too")
+    p.add_argument("--force", action="store_true", help="replace existing episode bags")
+    p.add_argument("--max-attempts", type=int, default=None, help="seeds to try at most (default 2N+10)")
+    p.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    p.add_argument("--start-time", type=float, default=None, help="bag clock at reset (s, default 1700000000)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_record)
+
+
+def cmd_record(args, ap) -> int:
+    from kairos_ros.lib.sim.record import DEFAULT_START_TIME, RecordOptions, record
+    from kairos_ros.lib.sim.registry import TASKS
+
+    if args.task not in TASKS:
+        ap.error(f"unknown task '{args.task}' (known: {', '.join(sorted(TASKS))})")
+    if args.episodes < 1:
+        ap.error(f"--episodes {args.episodes} must be >= 1")
+    if args.max_duration is not None and not args.max_duration > 0:
+        ap.error(f"--max-duration {args.max_duration} must be > 0")
+    if args.max_attempts is not None and args.max_attempts < args.episodes:
+        ap.error(f"--max-attempts {args.max_attempts} must be >= --episodes {args.episodes}")
+    width, height = args.image_size
+    opts = RecordOptions(width=width, height=height, camera_rate=args.camera_rate, max_duration=args.max_duration,
+                         stop_on_success=args.stop_on_success, storage=args.storage,
+                         start_time=DEFAULT_START_TIME if args.start_time is None else args.start_time)
+    try:
+        index = record(args.task, args.episodes, args.seed, Path(args.out), opts, keep_failed=args.keep_failed,
+                       force=args.force, max_attempts=args.max_attempts, progress=not args.quiet)
+    except FileExistsError as exc:
+        print(f"{PROG} record: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"{PROG} record: {exc}", file=sys.stderr)
+        return 2
+    eps = index["episodes"]
+    done = index["recorded"]
+    wins = sum(e["success"] for e in eps)
+    print(f"{PROG} record: {done['kept']} episode(s) kept in {args.out} ({wins}/{len(eps)} successful in "
+          f"index.json, {done['tried']} tried now)")
+    if done["kept"] < args.episodes:
+        print(f"{PROG} record: only {done['kept']} of {args.episodes} episodes kept", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_tasks(args, ap) -> int:
+    from kairos_ros.lib.sim.registry import TASKS
+
+    for name, (task_ref, expert_ref) in sorted(TASKS.items()):
+        print(f"{name}\t{task_ref}\t{expert_ref}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    t = sub.add_parser("tasks", help="list the registered tasks")
+    t.set_defaults(func=cmd_tasks)
+    add_record_parser(sub)
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    return args.func(args, ap)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
