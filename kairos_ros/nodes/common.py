@@ -79,6 +79,16 @@ def declare_schema(node: Node, schema: list[ParamSpec]) -> dict:
     return validate_params(schema, raw)
 
 
+try:  # Humble and later
+    from rclpy.signals import SignalHandlerOptions
+    _NO_RCLPY_SIGNAL_HANDLERS = {"signal_handler_options": SignalHandlerOptions.NO}
+except ImportError:  # pragma: no cover - an rclpy without the option keeps its handlers
+    _NO_RCLPY_SIGNAL_HANDLERS = {}
+# Seconds: an idle executor returns to Python this often, where a pending signal's handler runs (the
+# middleware's wait is not interrupted by signals once rclpy's own handlers are not installed).
+SIGNAL_POLL = 0.1
+
+
 class StopSignals:
     """SIGINT and SIGTERM of a node process: the first one stops spinning, later ones are recorded.
 
@@ -86,8 +96,8 @@ class StopSignals:
     more (from a non-interactive shell) or sends SIGTERM after a timeout: a node then gets a second
     signal while it cleans up. Python's default handler raised KeyboardInterrupt in the middle of
     close()/destroy_node()/gc.collect() then; the process printed a traceback and died of the
-    signal (exit code -2), read as a crash by the launch. Installed before rclpy.init(), this
-    handler is the one rclpy's own handler chains to, so rclpy still wakes its executors first.
+    signal (exit code -2), read as a crash by the launch. run_node installs it instead of rclpy's
+    own handlers, which would shut the middleware down before the node's clean-up could publish.
     """
 
     def __init__(self):
@@ -170,15 +180,20 @@ def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> i
     built, what start-up allocated is frozen out of the garbage collector's scans.
 
     SIGINT and SIGTERM both stop the node cleanly (exit code 0); a second signal during the
-    clean-up is recorded and ignored, and both are ignored once it is done (StopSignals). The node also stops when its parent process
-    dies (watch_parent; KAIROS_PARENT_WATCH=0 turns that off).
+    clean-up is recorded and ignored, and both are ignored once it is done (StopSignals). The
+    middleware context stays valid until the node's close() has run, so a node can still publish
+    as it stops. The node also stops when its parent process dies (watch_parent;
+    KAIROS_PARENT_WATCH=0 turns that off).
     """
     if os.environ.get("KAIROS_ALLOCATOR_TUNING", "1") != "0":
         tune_allocator()
     signals = StopSignals()
-    signals.install()  # before rclpy.init(): rclpy's handler chains to this one
+    installed = signals.install()
     watch_parent()
-    rclpy.init(args=args)
+    # rclpy's own handlers would shut the context down at the first signal, before close() runs, and
+    # a node that must still publish as it stops (an armed adapter's hold) could not. This process's
+    # handler ends the spin instead; the context lives until the clean-up is done.
+    rclpy.init(args=args, **(_NO_RCLPY_SIGNAL_HANDLERS if installed else {}))
     node = None
     code = 0
     try:
@@ -187,7 +202,8 @@ def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> i
             freeze_startup_objects()  # the model and modules are never garbage: keep GC pauses short
             executor = executor_factory() if executor_factory else rclpy.executors.SingleThreadedExecutor()
             executor.add_node(node)
-            executor.spin()
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=SIGNAL_POLL)  # returns to Python at least this often
         except ParameterError as exc:
             print(f"[ERROR] refusing to start: {exc}", file=sys.stderr, flush=True)
             code = 2

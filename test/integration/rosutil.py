@@ -40,7 +40,8 @@ class NodeProcess:
                                      stdin=subprocess.DEVNULL, start_new_session=True)
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log.name) as f:
             return f.read()
 

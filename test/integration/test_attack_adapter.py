@@ -206,7 +206,8 @@ def test_unbounded_chunks_are_refused_before_anything_is_sent(rig, kw, field):
         time.sleep(0.05)
     assert wait_for(lambda: counts(rig).get("refused_chunk", 0) >= before + 3, 15)
     assert not [t for t in trajectories(rig) if len(t.points) > 1], "an unbounded chunk was sent"
-    assert field in rig.proc.output()
+    assert wait_for(lambda: field in rig.diagnostics_values("adapter").get("last.refused_chunk", ""), 10), \
+        rig.diagnostics_values("adapter")
 
 
 # -- 5. stamps from the future --------------------------------------------------------------------

@@ -107,9 +107,9 @@ def test_a_second_sigint_during_clean_up_still_exits_0_without_traceback():
     import signal
 
     listener = Listener("double_sigint_listener")
-    node = NodeProcess("kairos_ros.nodes.world_model_node", "world_model", {"backend": "hold"})
+    node = NodeProcess("kairos_ros.nodes.world_model_node", "world_model_double_sigint", {"backend": "hold"})
     try:
-        assert listener.wait_nodes(["world_model"], 60), node.output()
+        assert listener.wait_nodes(["world_model_double_sigint"], 60), node.output()
         os.kill(node.proc.pid, signal.SIGINT)
         os.kill(node.proc.pid, signal.SIGINT)  # two in quick succession
         code = _signal_until_exit(node, signal.SIGINT)
@@ -123,9 +123,9 @@ def test_sigterm_stops_a_node_cleanly():
     import signal
 
     listener = Listener("sigterm_listener")
-    node = NodeProcess("kairos_ros.nodes.adapter_node", "adapter", {"embodiment": "dual_arm"})
+    node = NodeProcess("kairos_ros.nodes.adapter_node", "adapter_sigterm", {"embodiment": "dual_arm"})
     try:
-        assert listener.wait_nodes(["adapter"], 60), node.output()
+        assert listener.wait_nodes(["adapter_sigterm"], 60), node.output()
         code = _signal_until_exit(node, signal.SIGTERM)
     finally:
         node.stop()
