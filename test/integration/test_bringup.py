@@ -144,3 +144,60 @@ def test_a_misspelt_profile_section_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"config:={cfg}: section 'adaptr' is not a node of the graph (did you mean 'adapter'?); " \
            "the nodes are perception, world_model, adapter, visualizer" in err, err
+
+
+def test_world_model_death_under_bringup_ends_with_a_hold(tmp_path):
+    """Issue 10: the bringup stopped an armed adapter after the world model died, and the adapter sent
+    nothing as it stopped: the last (possibly long) motion ran on. Now its clean-up sends a hold first."""
+    import numpy as np
+    import yaml
+    from sensor_msgs.msg import Image, JointState
+    from trajectory_msgs.msg import JointTrajectory
+
+    from integration.rosutil import Listener
+    from kairos_ros.core.embodiment import load_embodiment
+    from kairos_ros.nodes.common import to_time
+
+    spec = load_embodiment("dual_arm")
+    profile = yaml.safe_load(open(os.path.join(REPO, "config", "aloha.yaml")))
+    ctrl = "/bringup_hold/ctrl"
+    profile["adapter"]["ros__parameters"].update({"armed_on_start": True, "trajectory_topic": ctrl})
+    cams = profile["perception"]["ros__parameters"]["camera_topics"]
+    cfg = tmp_path / "armed.yaml"
+    cfg.write_text(yaml.safe_dump(profile))
+    listener = Listener("bringup_hold_listener")
+    listener.record(JointTrajectory, ctrl)
+    pubs = [listener.publisher(Image, t) for t in cams]
+    js_pub = listener.publisher(JointState, "/joint_states")
+    proc = bringup("--config", str(cfg), "--visualize", "false")
+    try:
+        pids = started(proc)
+        mid = (spec.lower + spec.upper) / 2
+        names = list(spec.joint_names) + list(spec.ignore_joints)
+        positions = [float(x) for x in mid] + [0.0] * len(spec.ignore_joints)
+
+        def feed():
+            stamp = to_time(listener.node.get_clock().now().nanoseconds * 1e-9)
+            js = JointState(name=names, position=positions)
+            js.header.stamp = stamp
+            js_pub.publish(js)
+            for pub in pubs:
+                img = Image(height=48, width=64, encoding="rgb8", step=192, data=bytes(np.zeros(48 * 192, np.uint8)))
+                img.header.stamp = stamp
+                pub.publish(img)
+            return [t for t in listener.got(ctrl) if len(t.points) > 1]
+
+        assert wait_for(feed, 60, 0.05), "no armed trajectory reached the controller"
+        listener.clear()
+        os.kill(pids["world_model_node"], signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode != 0 and "node 'world_model' exited with code -9" in err, err[-3000:]
+
+        def holds():
+            return [t for t in listener.got(ctrl) if len(t.points) == 1 and all(v == 0.0 for v in t.points[0].velocities)]
+        assert wait_for(holds, 10), f"the armed adapter stopped without a hold\n{err[-3000:]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        listener.close()
