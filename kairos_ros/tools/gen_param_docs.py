@@ -12,12 +12,13 @@ HEADER = "# Node parameters\n\nGenerated from the parameter schemas by `python -
 def render() -> str:
     from kairos_ros.nodes.adapter_node import SCHEMA as ADAPTER
     from kairos_ros.nodes.perception_node import SCHEMA as PERCEPTION
+    from kairos_ros.nodes.sim_node import SCHEMA as SIM
     from kairos_ros.nodes.visualizer_node import SCHEMA as VISUALIZER
     from kairos_ros.nodes.world_model_params import SCHEMA as WORLD_MODEL
 
     parts = [HEADER]
     for title, schema in (("perception_node", PERCEPTION), ("world_model_node", WORLD_MODEL),
-                          ("adapter_node", ADAPTER), ("visualizer_node", VISUALIZER)):
+                          ("adapter_node", ADAPTER), ("visualizer_node", VISUALIZER), ("sim_node", SIM)):
         parts.append(f"\n## {title}\n\n{schema_markdown(schema).rstrip()}\n")
     return "".join(parts)
 
