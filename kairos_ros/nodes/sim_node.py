@@ -387,6 +387,8 @@ class SimNode(Node):
         verdict = self.jtc.submit(trajectory_from_msg(msg), self.clock)
         if verdict.accepted:
             self.accepted += 1
+            if not msg.points:
+                self.get_logger().info(verdict.reason)
             self.problems.ok("rejected_trajectory")
             return
         self.rejected += 1
@@ -410,6 +412,8 @@ class SimNode(Node):
         return response
 
     def _diagnostics(self) -> None:
+        if not self._thread.is_alive() and not self._stop.is_set():  # stays an error while the node lives
+            self.problems.problem("sim_failed", "the simulation thread has stopped", level=ERROR)
         with self._state_lock:
             extra = {"episode": self.episode, "seed": self.seed, "done": self.done, "success": self.success,
                      "reward": f"{self.reward:g}"}

@@ -8,6 +8,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from integration.rosutil import Listener, NodeProcess, wait_for
@@ -46,8 +47,8 @@ def sim():
     listener.close()
 
 
-def latest(listener) -> dict:
-    msg = listener.got(JS)[-1]
+def latest(listener, topic: str = JS) -> dict:
+    msg = listener.got(topic)[-1]
     return dict(zip(msg.name, msg.position))
 
 
@@ -55,13 +56,13 @@ def settled(listener, speed: float = 0.01) -> bool:
     return max(abs(v) for v in listener.got(JS)[-1].velocity) < speed
 
 
-def send(listener, positions: dict, seconds: float) -> None:
+def send(listener, positions: dict, seconds: float, pub=None) -> None:
     """One point `seconds` from now for every controlled joint, at rest."""
     traj = JointTrajectory(joint_names=list(SPEC.joint_names))
     traj.points = [JointTrajectoryPoint(positions=[float(positions[n]) for n in SPEC.joint_names],
                                         velocities=[0.0] * len(SPEC.joint_names),
                                         time_from_start=to_duration(seconds))]
-    listener.traj.publish(traj)
+    (pub or listener.traj).publish(traj)
 
 
 def reset(listener, seed: int, name: str = "/sim/reset"):
@@ -157,14 +158,17 @@ def test_reset_by_seed_is_reproducible(sim):
     assert frame3 != frame1
 
 
-def test_clock_published_when_slower_than_real_time():
+def test_clock_published_when_slower_than_real_time_and_episode_end_holds():
     listener = Listener("sim_clock_listener")
     listener.record(Clock, "/clock")
     listener.record(JointState, "/simclock/joint_states")
+    listener.record(Bool, "/simclock/done")
+    listener.record(DiagnosticArray, "/diagnostics")
     node = NodeProcess("kairos_ros.nodes.sim_node", "sim_slow", {
-        "task": "aloha_transfer_cube", "real_time_factor": 0.5, "camera_rate": 0.0,
+        "task": "aloha_transfer_cube", "real_time_factor": 0.5, "camera_rate": 0.0, "episode_length": 1.5,
         "joint_states_topic": "/simclock/joint_states", "trajectory_topic": "/simclock/controller",
-        "success_topic": "/simclock/success", "reward_topic": "/simclock/reward", "done_topic": "/simclock/done"})
+        "success_topic": "/simclock/success", "reward_topic": "/simclock/reward", "done_topic": "/simclock/done",
+        "diagnostics_period": 0.2})
     try:
         assert wait_for(lambda: len(listener.got("/clock")) > 5, 60), node.output()
         listener.clear()
@@ -177,6 +181,16 @@ def test_clock_published_when_slower_than_real_time():
         assert clocks[-1] < 600  # sim time from 0, not the wall clock
         js = listener.got("/simclock/joint_states")
         assert js and abs(to_sec(js[-1].header.stamp) - clocks[-1]) < 0.5
+        # after 1.5 simulated seconds the episode is done: trajectories are refused until ~/reset
+        assert wait_for(lambda: any(m.data for m in listener.got("/simclock/done")), 10), node.output()
+        pub = listener.publisher(JointTrajectory, "/simclock/controller")
+        assert listener.wait_subscribers(pub)
+        send(listener, latest(listener, "/simclock/joint_states"), 0.5, pub)
+        assert wait_for(lambda: int(listener.diagnostics_values("sim_slow").get("count.rejected.episode_over", 0))
+                        >= 1, 10), listener.diagnostics_values("sim_slow")
+        res = reset(listener, 5, "/sim_slow/reset")
+        assert wait_for(lambda: any(not m.data for m in listener.got("/simclock/done")[-3:]), 10)
+        assert to_sec(res.stamp) > clocks[-1]
     finally:
         assert node.stop() == 0, node.output()
         listener.close()
