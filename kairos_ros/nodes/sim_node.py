@@ -190,6 +190,8 @@ class SimNode(Node):
         self.episode_length = p["episode_length"] or float(info.episode_length)
         self.rtf = p["real_time_factor"]
         self.publish_clock = p["publish_clock"] == "true" or (p["publish_clock"] == "auto" and self.rtf != 1.0)
+        # the sim clock is the wall clock (ROS time) only at real time without /clock
+        self.wall_locked = not self.publish_clock and self.rtf == 1.0
         cameras = list(info.cameras) if p["camera_rate"] > 0 else []
         topics = p["camera_topics"] or [camera_topic(c) for c in info.cameras]
         if len(topics) != len(info.cameras):
@@ -217,7 +219,7 @@ class SimNode(Node):
         self.create_service(ResetSim, "~/reset", self._on_reset)
         self.create_timer(p["diagnostics_period"], self._diagnostics)
         # The sim clock: the wall clock (ROS time) unless publishing /clock, which starts at 0.
-        self.clock = 0.0 if self.publish_clock else self._wall()
+        self.clock = 0.0 if self.publish_clock else self._wall()  # without /clock: from the wall clock
         self.get_logger().info(
             f"sim '{info.name}' ({info.embodiment}): {len(self.controlled)} controlled joints <- {topic}; "
             f"{len(self.cam_pubs)} cameras {p['image_width']}x{p['image_height']} at {p['camera_rate']:g} Hz; "
@@ -254,9 +256,9 @@ class SimNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _anchor(self) -> tuple[float, float]:
-        """(monotonic instant, sim clock that instant stands for): the wall clock itself unless
-        publishing /clock (then the sim clock now: it runs on from wherever it is)."""
-        return time.monotonic(), (self.clock if self.publish_clock else self._wall())
+        """(monotonic instant, sim clock that instant stands for): the wall clock itself when wall-locked,
+        else the sim clock now (it runs on from wherever it is)."""
+        return time.monotonic(), (self._wall() if self.wall_locked else self.clock)
 
     def _loop(self) -> None:
         anchor_mono, anchor_clock = self._anchor()
@@ -277,12 +279,12 @@ class SimNode(Node):
                     break
             elif -delay > self.params["max_lag"]:
                 lag = -delay
-                if not self.publish_clock:  # stamps must stay on the wall clock: jump forward
+                if self.wall_locked:  # stamps must stay on the wall clock: jump forward
                     next_clock = max(next_clock, self._wall())
-                anchor_mono, anchor_clock = self._anchor() if not self.publish_clock else (time.monotonic(), next_clock)
-                warn_problem(self, self.problems, "behind_real_time", f"simulation {lag:.3f} s behind the wall "
-                             f"clock at real-time factor {self.rtf:g}"
-                             f"{'' if self.publish_clock else ': clock jumped forward'}")
+                anchor_mono, anchor_clock = time.monotonic(), next_clock
+                warn_problem(self, self.problems, "behind_real_time", f"simulation {lag:.3f} s behind its "
+                             f"deadline at real-time factor {self.rtf:g}"
+                             f"{': clock jumped forward to the wall clock' if self.wall_locked else ''}")
             self.clock = next_clock
             self.step_rate.tick()
             self._after_step(frames)
@@ -310,7 +312,7 @@ class SimNode(Node):
         stamped with the sim clock once they are ready (the scene does not move meanwhile)."""
         self.task.reset(seed)
         frames = self._render()
-        if not self.publish_clock:  # a reset takes wall time: the wall-clock sim clock catches up
+        if self.wall_locked:  # a reset takes wall time: the wall-clock sim clock catches up
             self.clock = max(self.clock, self._wall())
         positions, _ = self.task.joint_state()
         self.jtc.reset(positions[self.ctrl_index], self.clock)
