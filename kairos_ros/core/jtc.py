@@ -21,10 +21,13 @@ Execution:
     now, as a ROS 2 JTC does on its topic interface.
   * Joints the trajectory does not name (allowed only with allow_partial_joints_goal, as JTC) hold
     their commanded position at the start instant, with zero velocity (JTC's fill_partial_goal).
+  * A first point at time_from_start 0 (on a stamp of now or later) becomes the commanded state at
+    the start instant at once; it may differ from it by start_tolerance at most.
 
 Rejections, each with a reason naming the offending joint / point / value and a short key for
-diagnostics counters (JTC rejects the first six the same way; the last three are this driver's
-own, where a real controller would fault or move a real arm violently):
+diagnostics counters. A JTC rejects size, unknown_joint, missing_joints, times, past and
+end_velocity the same way; not_finite, limits and velocity are this driver's own (a real
+controller would pass such a trajectory on, and the hardware would fault or move violently):
   size         no joint names with points, duplicate names, a point whose positions (velocities,
                accelerations) do not have one value per named joint, or efforts given
   unknown_joint  a name that is not one of the controller's joints
@@ -157,7 +160,8 @@ class TrajectoryExecutor:
                 raise ValueError(f"{label} has {arr.size} values for {n} joints")
         if np.any(self.lower > self.upper):
             bad = int(np.argmax(self.lower > self.upper))
-            raise ValueError(f"joint '{self.joint_names[bad]}': lower limit {self.lower[bad]} > upper {self.upper[bad]}")
+            raise ValueError(f"joint '{self.joint_names[bad]}': lower limit {self.lower[bad]} > "
+                             f"upper {self.upper[bad]}")
         if np.any(~(self.max_velocity > 0)):
             bad = int(np.argmax(~(self.max_velocity > 0)))
             raise ValueError(f"joint '{self.joint_names[bad]}': max_velocity {self.max_velocity[bad]} must be > 0")

@@ -182,10 +182,10 @@ class SimNode(Node):
                 lower[k] = max(lower[k], float(self.spec.lower[i]))
                 upper[k] = min(upper[k], float(self.spec.upper[i]))
                 vmax[k] = float(self.spec.max_velocity[i])
-        self.jtc = TrajectoryExecutor(self.controlled, lower, upper, vmax,
-                                      allow_partial_joints_goal=p["allow_partial_joints_goal"],
-                                      allow_nonzero_velocity_at_trajectory_end=p["allow_nonzero_velocity_at_trajectory_end"],
-                                      velocity_tolerance=p["velocity_tolerance"], start_tolerance=p["start_tolerance"])
+        self.jtc = TrajectoryExecutor(
+            self.controlled, lower, upper, vmax, allow_partial_joints_goal=p["allow_partial_joints_goal"],
+            allow_nonzero_velocity_at_trajectory_end=p["allow_nonzero_velocity_at_trajectory_end"],
+            velocity_tolerance=p["velocity_tolerance"], start_tolerance=p["start_tolerance"])
         self.dt = float(info.control_period)
         self.episode_length = p["episode_length"] or float(info.episode_length)
         self.rtf = p["real_time_factor"]
@@ -224,7 +224,8 @@ class SimNode(Node):
             f"sim '{info.name}' ({info.embodiment}): {len(self.controlled)} controlled joints <- {topic}; "
             f"{len(self.cam_pubs)} cameras {p['image_width']}x{p['image_height']} at {p['camera_rate']:g} Hz; "
             f"joint states at {p['joint_state_rate']:g} Hz; real-time factor {self.rtf:g}"
-            f"{', publishing /clock' if self.publish_clock else ''}; episode {self.episode_length:g} s, seed {self.seed}")
+            f"{', publishing /clock' if self.publish_clock else ''}; episode {self.episode_length:g} s, "
+            f"seed {self.seed}")
 
     # -- the simulation thread ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -338,7 +339,8 @@ class SimNode(Node):
                 answer.update(success=True, seed=seed, stamp=self.clock,
                               message=f"episode {self.episode} started from seed {seed}")
             except Exception as exc:  # noqa: BLE001 - answered, not fatal
-                answer.update(success=False, seed=seed, stamp=self.clock, message=f"reset with seed {seed} failed: {exc!r}")
+                answer.update(success=False, seed=seed, stamp=self.clock,
+                              message=f"reset with seed {seed} failed: {exc!r}")
             answer["event"].set()
 
     def _publish_state(self) -> None:
