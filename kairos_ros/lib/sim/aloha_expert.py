@@ -14,7 +14,7 @@ Planning takes a few hundred milliseconds per episode (one mocap-model run, no r
 Measured (seeds 0..19, success = reward 4 reached during the episode, in the joint-space scene;
 `python -m kairos_ros.lib.sim.aloha_expert TASK 20`, about 0.3-0.6 s per episode):
   TransferCubeExpert  19/20 (95%); seed 0 fails (the right gripper nudges the cube while closing)
-  InsertionExpert     17/20 (85%); seeds 0 and 17 lose the peg, seed 10 misses it (cube at the
+  InsertionExpert     17/20 (85%); seeds 0 and 17 lose the peg, seed 10 misses it (peg at the
                       far end of the range): below the 90% aimed for
 The planning model succeeds more often than the replay: the joint-space arms (joint friction
 loss, soft wrist gains) trail the planned path by up to ~0.2 rad during fast moves.
