@@ -490,41 +490,40 @@ def _load(file: Path, bag: Path) -> DecodedBag | None:
     return DecodedBag(bag, eps, meta, cached=True)
 
 
+def bag_embodiment(path, joint_topic: str = "/joint_states") -> str:
+    """The embodiment a bag's first joint state names ("" when the bag has no such topic: decode_bag
+    then names the problem). DatasetError for an unreadable bag or unknown joints."""
+    from kairos_ros.eval.bagsource import EvalError, detect_embodiment, first_joint_names
+    from kairos_ros.tools import bagio
+
+    bag = Path(path)
+    try:
+        reader = bagio.open_reader(bag)
+    except FileNotFoundError as exc:
+        raise DatasetError(str(exc)) from exc
+    except Exception as exc:
+        raise DatasetError(f"bag '{bag}' cannot be read (corrupt or truncated?): {type(exc).__name__}: {exc}") from exc
+    try:
+        types = bagio.topic_table(reader)
+        if types.get(joint_topic, {}).get("type") != bagio.JOINT_STATE or not types[joint_topic]["count"]:
+            return ""
+        return detect_embodiment(first_joint_names(reader, joint_topic), _known_embodiments())
+    except EvalError as exc:
+        raise DatasetError(f"bag '{bag}': {exc}") from exc
+    except Exception as exc:
+        raise DatasetError(f"bag '{bag}' is corrupt or truncated: {type(exc).__name__}: {exc}") from exc
+    finally:
+        reader.close()
+
+
 def load_bag(path, settings: DecodeSettings, cache_dir=None, embodiment: str | None = None) -> DecodedBag:
     """decode_bag through the cache (cache_dir None: no cache)."""
     bag = Path(path)
     if cache_dir is None:
         return decode_bag(bag, settings, embodiment)
-    from kairos_ros.eval.bagsource import EvalError, detect_embodiment, first_joint_names
-    from kairos_ros.tools import bagio
-
-    name = embodiment or settings.embodiment
-    try:
-        (bag / "metadata.yaml").read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"bag '{bag}': {exc}") from exc
-    if name is None:  # the key needs the embodiment: read the first joint state only
-        try:
-            reader = bagio.open_reader(bag)
-        except FileNotFoundError as exc:
-            raise DatasetError(str(exc)) from exc
-        except Exception as exc:
-            raise DatasetError(f"bag '{bag}' cannot be read (corrupt or truncated?): {type(exc).__name__}: "
-                               f"{exc}") from exc
-        try:
-            types = bagio.topic_table(reader)
-            if types.get(settings.joint_topic, {}).get("type") != bagio.JOINT_STATE:
-                name = ""  # decode_bag names the problem
-            else:
-                name = detect_embodiment(first_joint_names(reader, settings.joint_topic), _known_embodiments())
-        except EvalError as exc:
-            raise DatasetError(f"bag '{bag}': {exc}") from exc
-        except Exception as exc:
-            raise DatasetError(f"bag '{bag}' is corrupt or truncated: {type(exc).__name__}: {exc}") from exc
-        finally:
-            reader.close()
-        if not name:
-            return decode_bag(bag, settings, embodiment)
+    name = embodiment or settings.embodiment or bag_embodiment(bag, settings.joint_topic)
+    if not name:
+        return decode_bag(bag, settings, embodiment)  # it names the problem
     file = Path(cache_dir) / f"{bag.name}-{cache_key(bag, settings, name)[:20]}.npz"
     if file.is_file():
         found = _load(file, bag)
