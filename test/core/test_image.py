@@ -1,7 +1,6 @@
 """Image conversion with cv_bridge semantics, compressed frames, resizing and layouts."""
 import array
 import io
-import time
 
 import numpy as np
 import pytest
@@ -165,15 +164,11 @@ def test_bgr16_with_odd_padding_scales_like_cv_bridge(big):
     assert np.array_equal(out, expected)
 
 
-def test_conversion_is_fast_for_640x480():
+def test_rgb8_with_a_packed_step_is_converted_without_a_copy():
+    """What made rgb8 cheap (its speed is kairos-bench pipeline's figure, not a test's): a view."""
     frame = RNG.integers(0, 256, 640 * 480 * 3, dtype=np.uint8).tobytes()
-    for encoding, bound in (("rgb8", 0.5e-3), ("bgr8", 3e-3)):
-        times = []
-        for _ in range(15):
-            t = time.perf_counter()
-            image_to_rgb(encoding, 480, 640, 1920, 0, frame)
-            times.append(time.perf_counter() - t)
-        assert sorted(times)[7] < bound, f"{encoding}: median {sorted(times)[7] * 1e3:.2f} ms"
+    out = image_to_rgb("rgb8", 480, 640, 1920, 0, frame)
+    assert np.shares_memory(out, np.frombuffer(frame, np.uint8)) and out.shape == (480, 640, 3)
 
 
 # -- compressed ----------------------------------------------------------------------------------
@@ -216,16 +211,13 @@ def test_resize_of_a_padded_read_only_view_and_pillow_fallback(monkeypatch):
     assert np.array_equal(resize_rgb(view, 40, 24), ref)
 
 
-def test_two_frames_convert_and_resize_within_budget():
+def test_two_frames_convert_and_resize():
+    """The benchmark's workload (kairos-bench pipeline times it) gives frames of the tile's size."""
     frames = [RNG.integers(0, 256, 640 * 480 * 3, dtype=np.uint8).tobytes() for _ in range(2)]
     image_module.warm_up_resize()
-    times = []
-    for _ in range(9):
-        t = time.perf_counter()
-        for f in frames:
-            resize_rgb(image_to_rgb("bgr8", 480, 640, 1920, 0, f), 320, 256)
-        times.append(time.perf_counter() - t)
-    assert sorted(times)[4] < 0.025  # measured ~2 ms; generous for a loaded CI machine
+    for f in frames:
+        out = resize_rgb(image_to_rgb("bgr8", 480, 640, 1920, 0, f), 320, 256)
+        assert out.shape == (256, 320, 3) and out.dtype == np.uint8
 
 
 # -- layouts -------------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
 """ALOHA scenes (gym-aloha's MJCF stepped with MuJoCo) and their scripted experts."""
-import time
 
 import numpy as np
 import pytest
@@ -117,10 +116,6 @@ def test_render_shape_and_content(cube):
     # the red cube is visible from the head camera
     red = (big[..., 0] > 150) & (big[..., 1] < 80) & (big[..., 2] < 80)
     assert red.sum() > 20
-    t0 = time.perf_counter()
-    for _ in range(5):
-        cube.render("left_wrist", 320, 240)
-    assert (time.perf_counter() - t0) / 5 < 0.2  # fast mode: a few ms on llvmpipe
 
 
 def test_expert_transfers_the_cube():
