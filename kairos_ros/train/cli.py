@@ -209,8 +209,9 @@ def _bag_data(args, log):
 
     try:
         bags = find_bags(args.bags)
-        embodiment = args.embodiment or bag_embodiment(bags[0], args.joint_topic or "/joint_states") or "dual_arm"
-        profile = _profile_path(args, embodiment)
+        embodiment = args.embodiment or bag_embodiment(bags[0], args.joint_topic or "/joint_states")
+        # no joint states to tell the robot by: kairos-eval's defaults, and decoding names the problem
+        profile = _profile_path(args, embodiment) if embodiment or args.profile not in ("auto", "none") else ""
         overrides = dict(camera_topics=args.camera_topics, camera_names=args.camera_names, layout=args.layout,
                          tile_width=args.tile_width, tile_height=args.tile_height, joint_topic=args.joint_topic,
                          embodiment=args.embodiment, instruction=args.instruction)
