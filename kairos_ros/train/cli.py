@@ -436,7 +436,8 @@ def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
     seconds_before = float(ckpt.get("seconds", 0.0)) if ckpt else 0.0
     done_before = (ckpt["state"]["step"] + (args.codec_steps if ckpt["stage"] == "wam" else 0)) if ckpt else 0
     runs.append({"started": started.isoformat(timespec="seconds"), "from_step": done_before,
-                 "command": shlex.join([os.path.basename(sys.argv[0]) or "kairos-train"] +
+                 "command": shlex.join((["torchrun", f"--nproc-per-node={par.world}", "-m", "kairos_ros.train.cli"]
+                                        if par.world > 1 else ["kairos-train"]) +
                                        (list(argv) if argv is not None else sys.argv[1:])),
                  "world_size": par.world, "device": str(par.device)})
     stop = {"signal": None}
