@@ -1,14 +1,17 @@
-"""From a validated action chunk to the trajectory an adapter sends, given the time now."""
+"""From a validated action chunk to the trajectory an adapter sends, given the time now: plan_chunk for
+one chunk, ChunkPlanner for the stream of chunks (blending, gates) an adapter executes."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from kairos_ros.core.blending import AbsolutePlan, ChunkBlender, DelayEstimator
 from kairos_ros.core.chunks import DEFAULT_BOUNDS, ChunkBounds, ChunkError, validate_chunk
 from kairos_ros.core.embodiment import EmbodimentSpec
 from kairos_ros.core.stamps import FUTURE_TOLERANCE, stamp_problem
-from kairos_ros.core.trajectory import TrajectoryPlan, chunk_to_trajectory
+from kairos_ros.core.safety import SafetyState
+from kairos_ros.core.trajectory import TrajectoryPlan, chunk_to_trajectory, replan_positions
 from kairos_ros.core.types import ActionChunkData
 
 
@@ -37,3 +40,55 @@ def plan_chunk(chunk: ActionChunkData, spec: EmbodimentSpec, current_positions: 
         return plan
     velocities = plan.velocities[keep].copy()
     return replace(plan, times=plan.times[keep], positions=plan.positions[keep], velocities=velocities)
+
+
+@dataclass
+class PlannerSettings:
+    """The adapter node's chunk-handling parameters (see its schema for each)."""
+    max_chunk_age: float = 0.5
+    max_joint_state_age: float = 0.5
+    min_lead: float = 0.0
+    future_stamp_tolerance: float = FUTURE_TOLERANCE
+    blend_mode: str = "rtc"
+    blend_time: float = 0.2
+    ensemble_decay: float = 2.0
+    bounds: ChunkBounds = DEFAULT_BOUNDS
+
+
+class ChunkPlanner:
+    """What an adapter does with one chunk, without ROS: check it, plan it against the newest joint
+    state, blend it with the plan being executed, pass it through the safety gates, remember what is
+    sent. Used by the adapter node and by closed-loop evaluation, so both execute chunks alike."""
+
+    def __init__(self, spec: EmbodimentSpec, settings: PlannerSettings, safety: SafetyState):
+        self.spec = spec
+        self.settings = settings
+        self.safety = safety
+        self.blender = ChunkBlender(settings.blend_mode, settings.blend_time, settings.ensemble_decay)
+        self.delay = DelayEstimator()
+
+    def plan(self, chunk: ActionChunkData, positions: np.ndarray | None, positions_stamp: float,
+             now: float) -> TrajectoryPlan:
+        """The trajectory to send for `chunk` at `now` (times relative to now), or ChunkError /
+        GateError (with .gate) naming why not. Nothing is remembered until accept()."""
+        s = self.settings
+        if positions is not None and s.max_joint_state_age > 0 and now - positions_stamp > s.max_joint_state_age:
+            raise ChunkError(f"newest valid joint state is {now - positions_stamp:.3f} s old "
+                             f"(> max_joint_state_age {s.max_joint_state_age})")
+        plan = plan_chunk(chunk, self.spec, positions, now, s.max_chunk_age, s.min_lead, s.bounds,
+                          s.future_stamp_tolerance)
+        self.delay.add(now - chunk.stamp)
+        blended = self.blender.blend(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions), remember=False)
+        plan = replan_positions(plan, blended, self.spec, positions)
+        self.safety.check_plan(plan, positions)
+        return plan
+
+    def accept(self, chunk: ActionChunkData, plan: TrajectoryPlan, now: float) -> None:
+        """The plan was sent: the next chunk blends from it, and the watchdog is fed."""
+        self.safety.accepted(now)
+        self.blender.remember(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions))
+
+    def reset(self) -> None:
+        """After a hold or a time jump: the next chunk starts from the measured state."""
+        self.blender.reset()
+        self.delay.reset()

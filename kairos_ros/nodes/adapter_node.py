@@ -22,70 +22,20 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from kairos_msgs.msg import ActionChunk
-from kairos_ros.core.adapter import plan_chunk
+from kairos_ros.core.adapter import ChunkPlanner, PlannerSettings
 from kairos_ros.core.chunks import ChunkBounds, ChunkError, check_declared_size
 from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.joints import JointStateError, order_joint_state
-from kairos_ros.core.params import ParameterError, ParamSpec
-from kairos_ros.core.blending import MODES, AbsolutePlan, ChunkBlender, DelayEstimator
+from kairos_ros.core.params import ParameterError
 from kairos_ros.core.safety import CONTROLLER, PREVIEW, SafetyLimits, SafetyState
-from kairos_ros.core.stamps import FUTURE_TOLERANCE, FUTURE_TOLERANCE_MAX, stamp_problem
-from kairos_ros.core.trajectory import plan_hold, replan_positions
+from kairos_ros.core.stamps import stamp_problem
+from kairos_ros.core.trajectory import plan_hold
 from kairos_ros.nodes.common import (declare_schema, diagnostic_array, now_sec, run_node, to_duration, to_sec, to_time,
                                      warn_problem)
 from kairos_ros.nodes.convert import chunk_from_msg
 
-SCHEMA = [
-    ParamSpec("embodiment", "str", "", "Embodiment to drive: a folder name under urdf_adapters/ or a "
-              "path to an adapter.yaml.", read_only=True, required=True),
-    ParamSpec("chunk_topic", "str", "/kairos/action_chunk", "ActionChunk input.", read_only=True),
-    ParamSpec("joint_states_topic", "str", "/joint_states", "Current robot state.", read_only=True),
-    ParamSpec("trajectory_topic", "str", "", "JointTrajectory output (default: the adapter.yaml's "
-              "controller_topic).", read_only=True),
-    ParamSpec("max_chunk_age", "float", 0.5, "Refuse chunks predicted from observations older than "
-              "this (s, node clock; 0 disables).", min=0.0, max=60.0, read_only=True),
-    ParamSpec("max_joint_state_age", "float", 0.5, "Refuse to start a trajectory when the newest valid "
-              "joint state is older than this (s; 0 disables).", min=0.0, max=60.0, read_only=True),
-    ParamSpec("future_stamp_tolerance", "float", FUTURE_TOLERANCE, "Refuse chunks and joint states stamped "
-              "further ahead of the node clock than this (s; sim time included): a stamp from the future is "
-              "not a measurement.", min=0.0, max=FUTURE_TOLERANCE_MAX, read_only=True),
-    ParamSpec("max_chunk_rows", "int", 1024, "Refuse chunks with more rows than this.", min=1, max=100000,
-              read_only=True),
-    ParamSpec("max_step_period", "float", 1.0, "Refuse chunks whose step_period (s) is longer than this.",
-              min=0.001, max=60.0, read_only=True),
-    ParamSpec("max_trajectory_duration", "float", 60.0, "Refuse chunks spanning longer than this (rows x "
-              "step_period, s).", min=0.01, max=3600.0, read_only=True),
-    ParamSpec("min_lead", "float", 0.0, "Drop chunk points due sooner than this after now (s).",
-              min=0.0, max=5.0, read_only=True),
-    ParamSpec("diagnostics_period", "float", 1.0, "Seconds between /diagnostics messages.", min=0.05,
-              max=60.0, read_only=True),
-    ParamSpec("preview_topic", "str", "/kairos/trajectory_preview", "Where trajectories go while the "
-              "adapter is not armed (dry run).", read_only=True),
-    ParamSpec("armed_on_start", "bool", False, "Send to the controller from the start (default: dry run "
-              "until the ~/arm service is called).", read_only=True),
-    ParamSpec("estop_topic", "str", "/kairos/estop", "std_msgs/Bool; true latches the e-stop until the "
-              "~/reset_estop service.", read_only=True),
-    ParamSpec("max_start_jump", "float", 0.2, "Refuse a chunk whose first point is further than this from "
-              "the current joint state (per joint, rad or m).", min=1e-4, max=10.0, read_only=True),
-    ParamSpec("max_step", "float", 0.3, "Refuse a chunk with a larger change between consecutive points "
-              "(per joint).", min=1e-4, max=10.0, read_only=True),
-    ParamSpec("velocity_tolerance", "float", 1.05, "Refuse a chunk needing more than max_velocity times "
-              "this between points.", min=1.0, max=10.0, read_only=True),
-    ParamSpec("acceleration_tolerance", "float", 1.05, "Refuse a chunk needing more than the joint's "
-              "max_acceleration (adapter.yaml) times this at a point.", min=1.0, max=10.0, read_only=True),
-    ParamSpec("watchdog_timeout", "float", 1.0, "Without a valid chunk for this long (s, node clock), send "
-              "one hold-position trajectory.", min=0.05, max=60.0, read_only=True),
-    ParamSpec("hold_duration", "float", 0.1, "Shortest time_from_start of a hold point (s). A hold takes "
-              "longer when a joint must come back from outside its limits or stop from speed within its "
-              "velocity and acceleration limits.", min=0.01, max=5.0, read_only=True),
-    ParamSpec("blend_mode", "str", "rtc", "Joining successive chunks: 'rtc' ramps from the previous plan to "
-              "the new one over blend_time; 'ensemble' averages overlapping plans with weights "
-              "exp(-ensemble_decay * age); 'none' switches at once.", choices=list(MODES), read_only=True),
-    ParamSpec("blend_time", "float", 0.2, "Length of the rtc ramp (s).", min=0.0, max=10.0, read_only=True),
-    ParamSpec("ensemble_decay", "float", 2.0, "Weight decay per second of chunk age for 'ensemble'.",
-              min=0.0, max=100.0, read_only=True),
-]
+from kairos_ros.nodes.adapter_params import SCHEMA
 
 
 class AdapterNode(Node):
@@ -114,8 +64,9 @@ class AdapterNode(Node):
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
         self.safety = SafetyState(self.spec, limits, armed=p["armed_on_start"])
-        self.blender = ChunkBlender(p["blend_mode"], p["blend_time"], p["ensemble_decay"])
-        self.delay = DelayEstimator()
+        self.planner = ChunkPlanner(self.spec, PlannerSettings(
+            p["max_chunk_age"], p["max_joint_state_age"], p["min_lead"], p["future_stamp_tolerance"], p["blend_mode"],
+            p["blend_time"], p["ensemble_decay"], self.bounds), self.safety)
         self.started = self._now()
         topic = p["trajectory_topic"] or self.spec.controller_topic
         self.pubs = {CONTROLLER: self.create_publisher(JointTrajectory, topic, 10),
@@ -151,8 +102,7 @@ class AdapterNode(Node):
             return
         if stamp < self.positions_stamp:
             self.get_logger().info("joint_states stamps jumped backwards: state reset")
-            self.blender.reset()
-            self.delay.reset()
+            self.planner.reset()
         self.positions, self.velocities, self.positions_stamp = positions, velocities, stamp
 
     def _on_chunk(self, msg: ActionChunk) -> None:
@@ -160,25 +110,14 @@ class AdapterNode(Node):
         try:
             check_declared_size(msg.horizon, msg.dim, self.bounds)
             chunk = chunk_from_msg(msg)
-            positions = self.positions
-            max_js_age = self.params["max_joint_state_age"]
-            if positions is not None and max_js_age > 0 and now - self.positions_stamp > max_js_age:
-                raise ChunkError(f"newest valid joint state is {now - self.positions_stamp:.3f} s old "
-                                 f"(> max_joint_state_age {max_js_age})")
-            plan = plan_chunk(chunk, self.spec, positions, now, self.params["max_chunk_age"],
-                              self.params["min_lead"], self.bounds, self.params["future_stamp_tolerance"])
-            self.delay.add(now - chunk.stamp)
-            blended = self.blender.blend(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions), remember=False)
-            plan = replan_positions(plan, blended, self.spec, positions)
-            self.safety.check_plan(plan, positions)
+            plan = self.planner.plan(chunk, self.positions, self.positions_stamp, now)
         except (ValueError, ChunkError) as exc:
             gate = getattr(exc, "gate", None)
             if gate:  # counted per gate too: diagnostics show count.refused_<gate>
                 self.problems.problem(f"refused_{gate}", str(exc))
             self._refuse("refused_chunk", f"chunk refused: {exc}")
             return
-        self.safety.accepted(now)
-        self.blender.remember(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions))  # only what is sent
+        self.planner.accept(chunk, plan, now)  # only what is sent is blended from
         self._send(plan, now)
         if plan.clamped:
             self.problems.problem("clamped", f"{plan.clamped} values clamped to joint limits")
@@ -204,7 +143,7 @@ class AdapterNode(Node):
         """One hold trajectory from the newest valid joint state (to wherever output goes), planned
         within the joint limits and gated. With wait_acked > 0, wait up to that long for the
         subscribers to acknowledge it (used at shutdown). True when a hold was published."""
-        self.blender.reset()  # the next chunk starts from the held state, not from an old plan
+        self.planner.blender.reset()  # the next chunk starts from the held state, not from an old plan
         if self.positions is None:
             self.get_logger().warning(f"{reason}; no joint state known, nothing to hold")
             return False
@@ -296,7 +235,7 @@ class AdapterNode(Node):
             "embodiment": self.spec.name, "trajectories_sent": self.sent, "rate_hz": f"{self.rate.rate():.2f}",
             "armed": self.safety.armed, "estop": self.safety.estopped, "estop_asserted": self.estop_asserted,
             "holding": self.safety.holding,
-            "inference_delay_estimate": self.delay.estimate()}))
+            "inference_delay_estimate": self.planner.delay.estimate()}))
 
 
 def main(args=None) -> int:

@@ -10,8 +10,8 @@ HEADER = "# Node parameters\n\nGenerated from the parameter schemas by `python -
 
 
 def render() -> str:
-    from kairos_ros.nodes.adapter_node import SCHEMA as ADAPTER
-    from kairos_ros.nodes.perception_node import SCHEMA as PERCEPTION
+    from kairos_ros.nodes.adapter_params import SCHEMA as ADAPTER
+    from kairos_ros.nodes.perception_params import SCHEMA as PERCEPTION
     from kairos_ros.nodes.sim_node import SCHEMA as SIM
     from kairos_ros.nodes.visualizer_node import SCHEMA as VISUALIZER
     from kairos_ros.nodes.world_model_params import SCHEMA as WORLD_MODEL
