@@ -12,13 +12,21 @@ EMBODIMENT ?= dual_arm
 # default to the extrapolate baseline (or BACKEND=kairos with your own weights in their profile).
 BACKEND ?= $(if $(filter dual_arm aloha,$(EMBODIMENT)),kairos,extrapolate)
 BAG ?= data/demo_dual_arm
+# make demo: a simulated ALOHA (gym-aloha's MuJoCo model) doing TASK closed loop, driven by the graph;
+# the simulation runs at RTF x real time on /clock so a CPU model keeps up. make demo-bag replays BAG.
+TASK ?= aloha_transfer_cube
+SEED ?= 0
+RTF ?= 0.5
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo demo-bag test test-fast bench clean
 
 setup:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
 
 demo: setup
+	$(VENV)/bin/kairos-bringup --embodiment $(EMBODIMENT) --backend $(BACKEND) --sim $(TASK) --seed $(SEED) --real-time-factor $(RTF) --status --report-dir out --domain $(DOMAIN)
+
+demo-bag: setup
 	$(VENV)/bin/kairos-bringup --embodiment $(EMBODIMENT) --backend $(BACKEND) --bag $(BAG) --status --report-dir out --domain $(DOMAIN)
 
 test: setup

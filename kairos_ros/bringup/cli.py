@@ -2,10 +2,15 @@
 
     kairos-bringup --embodiment dual_arm --backend hold
     kairos-bringup --embodiment dual_arm --backend extrapolate --bag data/demo_dual_arm --status --report-dir out
+    kairos-bringup --embodiment dual_arm --backend kairos --sim aloha_transfer_cube --seed 0 --status --report-dir out
 
 Same arguments as `ros2 launch kairos_ros bringup.launch.py`. Ctrl-C or SIGTERM stops every node
 cleanly; a node that dies is named with its exit code and the bringup exits non-zero. With a bag,
 the run ends after the bag has been replayed, and --report-dir gets a live evaluation report.
+With --sim TASK, a simulated robot (sim_node) is the graph's robot, the adapter is armed and the
+graph drives it closed loop: the episode starts (seed --seed) once every node is up and the run
+ends when the episode does (its length, or --until success); --report-dir gets sim_report.{json,md}
+and a GIF of the first camera beside the newest predicted frame.
 """
 from __future__ import annotations
 
@@ -51,6 +56,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--report-dir", default="", help="write the live evaluation report here when the bag ends")
     ap.add_argument("--log-dir", default="", help="node log files (default: <report-dir>/logs with --status)")
     ap.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: no limit)")
+    ap.add_argument("--sim", default="", metavar="TASK",
+                    help="drive a simulated robot closed loop (a task of kairos-sim tasks, e.g. aloha_transfer_cube) "
+                         "instead of replaying a bag; the adapter is armed")
+    ap.add_argument("--seed", type=int, default=0, help="--sim: the episode's seed (default 0)")
+    ap.add_argument("--real-time-factor", type=float, default=1.0,
+                    help="--sim: simulated seconds per wall-clock second (below 1: /clock, the graph on sim time)")
+    ap.add_argument("--until", choices=["done", "success"], default="done",
+                    help="--sim: end at the episode's length (done) or 1 s after the first success")
+    ap.add_argument("--video", type=_checked(parse_bool, "video"), default=True, metavar="{true,false}",
+                    help="--sim with --report-dir: write episode.gif (camera beside the predicted frame)")
     ap.add_argument("--domain", default="",
                     help="ROS_DOMAIN_ID for every node: an integer 0-232, or 'auto' for one no other kairos_ros run "
                          "on this host holds (make demo's default, so a replayed bag never reaches a robot's "
@@ -91,10 +106,12 @@ class StatusPrinter:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    sim = args.use_sim_time if args.use_sim_time is not None else bool(args.bag)
+    sim = args.use_sim_time if args.use_sim_time is not None else bool(args.bag) or (
+        bool(args.sim) and args.real_time_factor != 1.0)
     try:
         procs = describe_graph(args.embodiment, args.backend, args.config, sim, args.bag, args.rate, args.loop,
-                               visualize=args.visualize)
+                               visualize=args.visualize, sim=args.sim, seed=args.seed,
+                               real_time_factor=args.real_time_factor)
         from kairos_ros.core.embodiment import load_embodiment
         spec = load_embodiment(args.embodiment)
     except (ValueError, KeyError, FileNotFoundError) as exc:
@@ -146,6 +163,9 @@ def main(argv=None) -> int:
 
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     monitor = MonitorNode(spec, spec.controller_topic, sim)
+    sim_proc = next((p for p in nodes if p.name == "sim"), None)
+    if sim_proc is not None:
+        monitor.watch_sim(sim_proc.parameters["camera_topics"][0], video=bool(args.report_dir and args.video))
     executor = SingleThreadedExecutor()
     executor.add_node(monitor)
     spin = threading.Thread(target=executor.spin, daemon=True)
@@ -159,6 +179,9 @@ def main(argv=None) -> int:
         failure = _wait_for_nodes(monitor, sup, [p.name for p in nodes], need, stop)
         if failure is None and player is not None and not stop.is_set():
             sup.start(player)
+        episode_start = None
+        if failure is None and sim_proc is not None and not stop.is_set():
+            failure, episode_start = _start_episode(monitor, args.seed)
         started = time.monotonic()
         bag_done_at = None
         while failure is None and not stop.is_set():
@@ -174,6 +197,14 @@ def main(argv=None) -> int:
             if bag_done_at is not None and time.monotonic() - bag_done_at > 1.5:
                 reason["text"] = "bag finished"
                 break
+            if sim_proc is not None:
+                state = monitor.sim_snapshot()
+                if state["done"]:
+                    reason["text"] = "episode finished"
+                    break
+                if args.until == "success" and state["success"] and monitor.now() - state["success_at"] > 1.0:
+                    reason["text"] = "task succeeded"
+                    break
             if args.duration and time.monotonic() - started > args.duration:
                 reason["text"] = "duration reached"
                 break
@@ -184,6 +215,8 @@ def main(argv=None) -> int:
             printer.done()
         codes = sup.stop_all()
         snapshot = monitor.snapshot()
+        sim_state = monitor.sim_snapshot() if sim_proc is not None else None
+        video = list(getattr(monitor, "video", []))
         # Stop spinning and join the thread before tearing down rclpy, or the C++ side aborts.
         executor.shutdown(timeout_sec=2.0)
         spin.join(timeout=2.0)
@@ -198,10 +231,41 @@ def main(argv=None) -> int:
         from kairos_ros.eval.live import write_live_report
         path = write_live_report(snapshot, spec, args, args.report_dir)
         print(f"kairos-bringup: evaluation report: {path}", flush=True)
+    if sim_state is not None:
+        outcome = "SUCCESS" if sim_state["success"] else "no success"
+        when = (f" after {sim_state['success_at'] - episode_start:.2f} s" if sim_state["success"] and episode_start
+                else "")
+        print(f"kairos-bringup: episode {args.sim} seed {args.seed}: {outcome}{when} (max reward "
+              f"{sim_state['max_reward']:g})", flush=True)
+        if args.report_dir:
+            from kairos_ros.eval.live import write_sim_report
+            path = write_sim_report(snapshot, sim_state, episode_start, video, args, args.report_dir)
+            print(f"kairos-bringup: episode report: {path}", flush=True)
     if failure:
         print(f"kairos-bringup: FAILED: {failure}" + (f" (see {log_dir}/)" if log_dir else ""), file=sys.stderr)
         return 1
     return 0
+
+
+def _start_episode(monitor, seed: int) -> tuple[str | None, float | None]:
+    """Reset the simulated robot to `seed` once the graph is up: (failure or None, start stamp)."""
+    from kairos_msgs.srv import ResetSim
+
+    if not monitor.reset_client.wait_for_service(timeout_sec=30.0):
+        return "the simulated robot's /sim/reset service did not appear", None
+    future = monitor.reset_client.call_async(ResetSim.Request(seed=int(seed)))
+    deadline = time.monotonic() + 60.0
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not future.done():
+        return "the simulated robot did not answer /sim/reset within 60 s", None
+    reply = future.result()
+    if not reply.success:
+        return f"the simulated robot refused the reset: {reply.message}", None
+    with monitor.lock:
+        monitor.sim.update({"success": False, "success_at": None, "done": False, "reward": 0.0, "max_reward": 0.0})
+        monitor.video.clear()
+    return None, reply.stamp.sec + reply.stamp.nanosec * 1e-9
 
 
 def _wait_for_nodes(monitor, sup, names, need: dict, stop) -> str | None:

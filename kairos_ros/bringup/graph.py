@@ -70,10 +70,14 @@ def default_config(embodiment: str) -> str:
 
 def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: str = "",
                    use_sim_time: bool = False, bag: str = "", rate: float = 1.0, loop: bool = False,
-                   play_delay: float = 0.0, visualize: bool = True, rviz: bool = False) -> list[ProcessSpec]:
+                   play_delay: float = 0.0, visualize: bool = True, rviz: bool = False, sim: str = "",
+                   seed: int = 0, real_time_factor: float = 1.0) -> list[ProcessSpec]:
     """Every process of a bringup: perception, world model, the embodiment's adapter, the
     visualizer (unless `visualize` is false), the RViz processes with `rviz` (which implies the
-    visualizer), and a bag player when `bag` is given. Raises ValueError naming a bad argument."""
+    visualizer), a bag player when `bag` is given, and with `sim` (a task name) the simulated robot
+    as its driver (sim_node: the profile's camera topics, /joint_states, the controller topic) with
+    the adapter armed on start: the simulated robot is the one the graph drives. Raises ValueError
+    naming a bad argument."""
     from kairos_ros.bringup.args import check_embodiment, check_profile_sections, parse_rate
 
     if backend not in BACKENDS:
@@ -85,6 +89,9 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
         raise ValueError(f"config file '{config}' does not exist")
     config = os.path.abspath(config)
     check_profile_sections(config)
+    if sim and bag:
+        raise ValueError("bag and sim exclude each other: replay a recording or drive a simulated robot")
+    sim_proc = sim_process(sim, embodiment, config, seed, real_time_factor) if sim else None
     common = {"use_sim_time": bool(use_sim_time)}
     procs = [
         ProcessSpec("perception", "perception_node", "kairos_ros.nodes.perception_node", [config],
@@ -92,8 +99,10 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
         ProcessSpec("world_model", "world_model_node", "kairos_ros.nodes.world_model_node", [config],
                     {**common, "embodiment": embodiment, "backend": backend}),
         ProcessSpec("adapter", "adapter_node", "kairos_ros.nodes.adapter_node", [config],
-                    {**common, "embodiment": embodiment}),
+                    {**common, "embodiment": embodiment, **({"armed_on_start": True} if sim else {})}),
     ]
+    if sim_proc is not None:
+        procs.insert(0, sim_proc)
     if visualize or rviz:
         procs.append(ProcessSpec("visualizer", "visualizer_node", "kairos_ros.nodes.visualizer_node", [config],
                                  {**common, "embodiment": embodiment}))
@@ -113,6 +122,45 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
             args += ["--wait-topic", topic]
         procs.append(ProcessSpec("player", "kairos-play", "kairos_ros.tools.play", arguments=args, is_node=False))
     return procs
+
+
+SIM_IMAGE_SCALE = 2  # the simulated cameras render at twice the profile's tile size (perception resizes)
+
+
+def sim_process(task: str, embodiment: str, config: str, seed: int, real_time_factor: float) -> ProcessSpec:
+    """The simulated robot's driver for `task`, publishing what the profile's perception reads."""
+    from kairos_ros.core.embodiment import load_embodiment
+    from kairos_ros.core.params import load_ros_params_yaml
+    from kairos_ros.lib.sim.registry import TASKS, make_task
+
+    if task not in TASKS:
+        raise ValueError(f"sim:='{task}': unknown task (known: {', '.join(sorted(TASKS))})")
+    probe = make_task(task)
+    try:
+        info = probe.info
+    finally:
+        probe.close()
+    robot = load_embodiment(embodiment)
+    if load_embodiment(info.embodiment).name != robot.name:
+        raise ValueError(f"sim:='{task}' drives '{info.embodiment}', not embodiment '{embodiment}'")
+    if not (isinstance(seed, int) and seed >= 0):
+        raise ValueError(f"seed:='{seed}' must be an integer >= 0")
+    if not (0.01 <= float(real_time_factor) <= 10.0):
+        raise ValueError(f"real_time_factor:='{real_time_factor}' must be in [0.01, 10]")
+    perception = load_ros_params_yaml(config, "perception")
+    topics = list(perception.get("camera_topics", []))
+    names = [t.strip("/").split("/")[-2] if t.count("/") >= 2 else t.strip("/") for t in topics]
+    if sorted(names) != sorted(info.cameras):
+        raise ValueError(f"profile '{config}': camera topics {topics} do not name the cameras of task '{task}' "
+                         f"({list(info.cameras)})")
+    by_name = dict(zip(names, topics))
+    tile_w, tile_h = int(perception.get("tile_width", 64)), int(perception.get("tile_height", 48))
+    params = {"task": task, "seed": int(seed), "real_time_factor": float(real_time_factor),
+              "camera_topics": [by_name[c] for c in info.cameras],
+              "image_width": tile_w * SIM_IMAGE_SCALE, "image_height": tile_h * SIM_IMAGE_SCALE,
+              "camera_rate": float(perception.get("rate_hz", 10.0)),
+              "joint_states_topic": perception.get("joint_states_topic", "/joint_states")}
+    return ProcessSpec("sim", "sim_node", "kairos_ros.nodes.sim_node", [], params)
 
 
 def rviz_processes(embodiment: str, use_sim_time: bool = False) -> list[ProcessSpec]:

@@ -72,3 +72,49 @@ def write_live_report(snapshot: dict, spec: EmbodimentSpec, args, out_dir: str):
     finally:
         reader.close()
     return write_report(summary, out_dir)
+
+
+def write_sim_report(snapshot: dict, sim_state: dict, episode_start, video: list, args, out_dir: str) -> str:
+    """A closed-loop episode of kairos-bringup --sim: sim_report.json / .md, and episode.gif (the first
+    camera beside the newest predicted frame) when frames were recorded. Returns the .md path."""
+    import json
+
+    os.makedirs(out_dir, exist_ok=True)
+    status = snapshot.get("status") or {}
+    e2e = snapshot.get("e2e") or {}
+    took = (sim_state["success_at"] - episode_start) if sim_state.get("success") and episode_start else None
+    report = {"format": "kairos-sim-episode/1", "task": args.sim, "seed": args.seed, "backend": args.backend,
+              "model": status.get("model", ""), "real_time_factor": args.real_time_factor,
+              "success": bool(sim_state.get("success")), "time_to_success": took,
+              "max_reward": sim_state.get("max_reward", 0.0), "counts": snapshot.get("counts", {}),
+              "adapter": snapshot.get("adapter", {}),
+              "inference_latency": {k: status.get(k) for k in ("latency_p50", "latency_p90", "latency_p99")},
+              "obs_to_trajectory": {k: e2e.get(k) for k in ("p50", "p99", "count")}}
+    gif = ""
+    if video:
+        from PIL import Image
+
+        gif = os.path.join(out_dir, "episode.gif")
+        frames = [Image.fromarray(f) for f in video]
+        frames[0].save(gif, save_all=True, append_images=frames[1:], duration=200, loop=0)
+        report["video"] = "episode.gif"
+    with open(os.path.join(out_dir, "sim_report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    refusals = {k: v for k, v in report["adapter"].items() if k.startswith("refused_") and v}
+    lat = report["inference_latency"]
+    lines = [f"# Closed-loop episode: {args.sim}, seed {args.seed}", "",
+             f"- backend `{args.backend}` ({report['model']}), real-time factor {args.real_time_factor}",
+             f"- outcome: **{'success' if report['success'] else 'no success'}**"
+             + (f" after {took:.2f} s" if took is not None else "") + f", max reward {report['max_reward']:g}",
+             f"- observations {report['counts'].get('observations', 0)}, chunks {report['counts'].get('predictions', 0)}, "
+             f"trajectories {report['counts'].get('trajectories', 0)}",
+             "- adapter refusals: " + (", ".join(f"{k[len('refused_'):]} {v}" for k, v in sorted(refusals.items()))
+                                       or "none"),
+             "- inference latency p50 / p99: " + (f"{lat['latency_p50'] * 1e3:.1f} / {lat['latency_p99'] * 1e3:.1f} ms"
+                                                   if lat.get("latency_p50") is not None else "-")]
+    if gif:
+        lines += ["", "![episode: camera, newest predicted frame](episode.gif)"]
+    path = os.path.join(out_dir, "sim_report.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path

@@ -14,17 +14,21 @@ import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from diagnostic_msgs.msg import DiagnosticArray
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float64
 from trajectory_msgs.msg import JointTrajectory
 
-from kairos_msgs.msg import ActionChunk, Observation, WorldModelStatus
+from kairos_msgs.msg import ActionChunk, Observation, PredictedFuture, WorldModelStatus
+from kairos_msgs.srv import ResetSim
 from kairos_ros.core.diagnostics import LatencyStats, RateMeter
 from kairos_ros.core.embodiment import EmbodimentSpec
 from kairos_ros.core.joints import JointStateError, order_joint_state
-from kairos_ros.nodes.common import to_sec
+from kairos_ros.nodes.common import image_msg_to_rgb, to_sec
 from kairos_ros.nodes.convert import chunk_from_msg
 
 MAX_RECORDS = 200_000
+MAX_VIDEO_FRAMES = 1500  # 5 minutes at 5 frames per second
+VIDEO_PERIOD = 0.2  # s of the node's clock between video frames
 
 
 class MonitorNode(Node):
@@ -53,6 +57,63 @@ class MonitorNode(Node):
         self.create_subscription(WorldModelStatus, "/kairos/status", self._on_status, depth)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, depth)
         self.create_subscription(JointState, "/joint_states", self._on_joints, QoSProfile(depth=200))
+
+    # -- a simulated robot (kairos-bringup --sim) ---------------------------------------------------
+    def watch_sim(self, camera_topic: str, video: bool = True) -> None:
+        """Record the task's success, reward and done signals, and (video) the camera beside the
+        newest predicted frame, every VIDEO_PERIOD of the node's clock."""
+        self.sim = {"success": False, "success_at": None, "done": False, "reward": 0.0, "max_reward": 0.0}
+        self.video: list[np.ndarray] = []
+        self._camera = None
+        self._predicted = None
+        self.create_subscription(Bool, "/kairos/sim/success", self._on_success, 10)
+        self.create_subscription(Bool, "/kairos/sim/done", self._on_done, 10)
+        self.create_subscription(Float64, "/kairos/sim/reward", self._on_reward, 10)
+        self.reset_client = self.create_client(ResetSim, "/sim/reset")
+        if video:
+            self.create_subscription(Image, camera_topic, self._on_camera, 5)
+            self.create_subscription(PredictedFuture, "/kairos/predicted_future", self._on_future, 5)
+            self.create_timer(VIDEO_PERIOD, self._video_frame)
+
+    def _on_success(self, msg) -> None:
+        with self.lock:
+            if msg.data and not self.sim["success"]:
+                self.sim["success"], self.sim["success_at"] = True, self.now()
+
+    def _on_done(self, msg) -> None:
+        with self.lock:
+            self.sim["done"] = self.sim["done"] or bool(msg.data)
+
+    def _on_reward(self, msg) -> None:
+        with self.lock:
+            self.sim["reward"] = float(msg.data)
+            self.sim["max_reward"] = max(self.sim["max_reward"], float(msg.data))
+
+    def _on_camera(self, msg) -> None:
+        try:
+            self._camera = image_msg_to_rgb(msg)
+        except ValueError:
+            pass
+
+    def _on_future(self, msg) -> None:
+        if msg.frames:
+            try:
+                self._predicted = image_msg_to_rgb(msg.frames[0])
+            except ValueError:
+                pass
+
+    def _video_frame(self) -> None:
+        from kairos_ros.core.image import resize_rgb
+
+        if self._camera is None or len(self.video) >= MAX_VIDEO_FRAMES:
+            return
+        h, w = self._camera.shape[:2]
+        pred = np.zeros_like(self._camera) if self._predicted is None else resize_rgb(self._predicted, w, h)
+        self.video.append(np.concatenate([self._camera, pred], axis=1))
+
+    def sim_snapshot(self) -> dict:
+        with self.lock:
+            return dict(getattr(self, "sim", {}))
 
     def subscribed_topics(self) -> set[str]:
         return {sub.topic_name for sub in self.subscriptions}
