@@ -44,6 +44,11 @@ ARGS = [
     ("loop", "false", "Replay the bag in a loop."),
     ("visualize", "true", "Run the visualizer node (predicted frames, end-effector trails, ghost joint states)."),
     ("rviz", "false", "Also start robot_state_publisher (robot and ghost) and rviz2 with config/kairos.rviz."),
+    ("sim", "", "Drive a simulated robot closed loop instead (a task name, e.g. aloha_transfer_cube): sim_node "
+     "publishes the cameras and joint states and executes the armed adapter's trajectories; /sim/reset starts "
+     "a new episode."),
+    ("seed", "0", "sim: seed of the first episode."),
+    ("real_time_factor", "1.0", "sim: simulated seconds per wall-clock second (below 1: /clock, sim time)."),
 ]
 
 
@@ -67,12 +72,19 @@ def _end_launch_on_exit(name: str, is_player: bool):
 def _launch_setup(context, *args, **kwargs):
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGS}
     bag = value["bag"]
-    sim = parse_bool("use_sim_time", value["use_sim_time"]) if value["use_sim_time"] else bool(bag)
+    rtf = parse_rate(value["real_time_factor"], "real_time_factor")
+    try:
+        seed = int(value["seed"])
+    except ValueError:
+        raise ValueError(f"seed:='{value['seed']}' is not an integer") from None
+    sim = (parse_bool("use_sim_time", value["use_sim_time"]) if value["use_sim_time"]
+           else bool(bag) or (bool(value["sim"]) and rtf != 1.0))
     procs = describe_graph(embodiment=value["embodiment"], backend=value["backend"], config=value["config"],
                            use_sim_time=sim, bag=bag, rate=parse_rate(value["rate"]),
                            loop=parse_bool("loop", value["loop"]), play_delay=3.0,
                            visualize=parse_bool("visualize", value["visualize"]),
-                           rviz=parse_bool("rviz", value["rviz"]))
+                           rviz=parse_bool("rviz", value["rviz"]), sim=value["sim"], seed=seed,
+                           real_time_factor=rtf)
     actions = []
     from kairos_ros.core.paths import apply_dds_profile
 
