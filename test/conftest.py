@@ -13,6 +13,9 @@ else:
     _DOMAIN, _DOMAIN_LOCK = claim_domain()
     os.environ["ROS_DOMAIN_ID"] = str(_DOMAIN)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+# Headless MuJoCo rendering (Mesa's EGL on the CPU), set before any test imports mujoco: it picks its
+# GL backend at import, and the default (GLFW) aborts the process without a display.
+os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
