@@ -15,6 +15,17 @@ for tool in cmake make g++; do
   command -v "$tool" >/dev/null || { echo "setup: '$tool' is required to build kairos_msgs (apt-get install cmake g++ make)" >&2; exit 1; }
 done
 
+# Headless rendering of the simulated robots (MuJoCo on Mesa's EGL, no display): install the
+# libraries where they are missing and apt-get can (root on Debian/Ubuntu), else say what is needed.
+if ! ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing libegl1 libegl-mesa0 libgl1-mesa-dri (headless MuJoCo rendering)"
+    apt-get update -qq && apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null
+  else
+    echo "setup: warning: libEGL not found; simulated cameras need it (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri)" >&2
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   "$PYTHON" -m venv "$VENV"
