@@ -13,11 +13,15 @@ between both fingers), the first success about 3.1 s after reset (episode length
 """
 from __future__ import annotations
 
-import mujoco
-import numpy as np
+from kairos_ros.lib.sim.render import ensure_gl
 
-from kairos_ros.lib.sim.base import Expert
-from kairos_ros.lib.sim.panda import BLOCK_HALF, FINGER_OPEN, HOME, PandaPickBlock
+ensure_gl()  # MUJOCO_GL before the first import of mujoco
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kairos_ros.lib.sim.base import Expert  # noqa: E402
+from kairos_ros.lib.sim.panda import FINGER_OPEN, HOME, PandaPickBlock  # noqa: E402
 
 # (duration s, phase): the grip site's waypoint is reached at the end of each phase.
 PLAN = ((1.0, "above"), (0.8, "descend"), (0.6, "close"), (1.2, "lift"))

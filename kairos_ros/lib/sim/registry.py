@@ -9,6 +9,7 @@ TASKS = {
                             "kairos_ros.lib.sim.aloha_expert:TransferCubeExpert"),
     "aloha_insertion": ("kairos_ros.lib.sim.aloha:AlohaInsertion", "kairos_ros.lib.sim.aloha_expert:InsertionExpert"),
     "panda_pick_block": ("kairos_ros.lib.sim.panda:PandaPickBlock", "kairos_ros.lib.sim.panda_expert:PickBlockExpert"),
+    "shadow_hand_grasp": ("kairos_ros.lib.sim.hand:ShadowHandGrasp", "kairos_ros.lib.sim.hand_expert:GraspExpert"),
 }
 
 
