@@ -218,7 +218,7 @@ class AlohaInsertion(AlohaTask):
     XML = "bimanual_viperx_insertion.xml"
     OBJECT_JOINTS = ("red_peg_joint", "blue_socket_joint")
     info = TaskInfo(name="aloha_insertion", embodiment="aloha", cameras=CAMERAS, control_period=CONTROL_PERIOD,
-                    episode_length=10.0, instruction="insert the red peg into the blue socket",
+                    episode_length=12.0, instruction="insert the red peg into the blue socket",
                     description="ALOHA (gym-aloha): the left arm lifts the socket, the right arm the peg, "
                                 "and the peg goes into the socket")
 

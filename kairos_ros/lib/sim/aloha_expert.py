@@ -46,6 +46,13 @@ FINGER_RANGE = (0.021, 0.057)
 INIT_LEFT = np.array([-0.31718881 + 0.1, 0.5, 0.29525084, 1.0, 0.0, 0.0, 0.0])
 INIT_RIGHT = np.array([0.31718881 - 0.1, 0.49999888, 0.29525084, 1.0, 0.0, 0.0, 0.0])
 IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
+# The plan is retimed to this fraction of the embodiment's velocity and acceleration limits
+# (urdf_adapters/aloha: the adapter refuses more than 1.05 x them).
+LIMIT_FRACTION = 0.7
+PATH_SMOOTHING = 1.5  # control periods: Gaussian sigma of the joint path's smoothing before retiming
+SETTLED = 1e-3  # rad (m for fingers): the plan's end, once every joint is this close to its final position
+ROLL_STIFFNESS = 1.0  # N m / rad, forearm_roll -> 0 in the planning model
+ROLL_DAMPING = 0.5  # N m s / rad
 
 
 def axis_angle(axis, degrees: float) -> np.ndarray:
@@ -67,29 +74,118 @@ def finger_position(opening: float) -> float:
 
 
 class Waypoints:
-    """Piecewise-linear end-effector path: (step, xyz, quat, opening) keyframes."""
+    """End-effector path through (step, xyz, quat, opening) keyframes: each segment follows a
+    minimum-jerk profile (at rest, with zero acceleration, at every keyframe), orientations are
+    interpolated along the shorter way (sign-aligned quaternions), so nothing starts or turns a
+    corner with a jump in velocity."""
 
     def __init__(self, keys: list[tuple]):
         self.t = np.array([k[0] for k in keys], dtype=np.float64)
         self.xyz = np.array([k[1] for k in keys], dtype=np.float64)
         self.quat = np.array([k[2] for k in keys], dtype=np.float64)
+        for i in range(1, len(self.quat)):  # q and -q are the same rotation: keep neighbours on one side
+            if np.dot(self.quat[i], self.quat[i - 1]) < 0:
+                self.quat[i] = -self.quat[i]
         self.grip = np.array([k[3] for k in keys], dtype=np.float64)
 
     def at(self, step: int) -> tuple[np.ndarray, np.ndarray, float]:
         s = float(np.clip(step, self.t[0], self.t[-1]))
         i = int(np.clip(np.searchsorted(self.t, s, side="right") - 1, 0, len(self.t) - 2))
-        f = (s - self.t[i]) / (self.t[i + 1] - self.t[i])
+        x = (s - self.t[i]) / (self.t[i + 1] - self.t[i])
+        f = x * x * x * (10.0 - 15.0 * x + 6.0 * x * x)  # minimum jerk
         xyz = self.xyz[i] + f * (self.xyz[i + 1] - self.xyz[i])
-        quat = self.quat[i] + f * (self.quat[i + 1] - self.quat[i])
-        quat /= np.linalg.norm(quat)
+        quat = slerp(self.quat[i], self.quat[i + 1], f)
         grip = self.grip[i] + f * (self.grip[i + 1] - self.grip[i])
         return xyz, quat, float(grip)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, f: float) -> np.ndarray:
+    dot = float(np.clip(np.dot(a, b), -1.0, 1.0))
+    if dot < 0:
+        b, dot = -b, -dot
+    theta = np.arccos(dot)
+    if theta < 1e-6:
+        q = a + f * (b - a)
+    else:
+        q = (np.sin((1 - f) * theta) * a + np.sin(f * theta) * b) / np.sin(theta)
+    return q / np.linalg.norm(q)
+
+
+def _smooth(x: np.ndarray, sigma: float, axis: int = 0) -> np.ndarray:
+    """Gaussian smoothing along `axis` (edges held: the ends stay where they are)."""
+    if sigma <= 0:
+        return x.copy()
+    half = int(np.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
+    k /= k.sum()
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
+    padded = np.concatenate([np.repeat(x[:1], half, axis=0), x, np.repeat(x[-1:], half, axis=0)])
+    out = np.apply_along_axis(lambda c: np.convolve(c, k, mode="valid"), 0, padded)
+    return np.moveaxis(out, 0, axis)
+
+
+def _sample(path: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Rows of `path` at fractional indices `u`: Catmull-Rom (continuous velocity, unlike linear
+    interpolation, whose kinks would read as acceleration spikes once the path is slowed down)."""
+    n = len(path)
+    i = np.clip(np.floor(u).astype(int), 0, n - 2)
+    f = (u - i)[:, None]
+    p0, p1 = path[np.maximum(i - 1, 0)], path[i]
+    p2, p3 = path[i + 1], path[np.minimum(i + 2, n - 1)]
+    m1, m2 = 0.5 * (p2 - p0), 0.5 * (p3 - p1)
+    f2, f3 = f * f, f * f * f
+    return ((2 * f3 - 3 * f2 + 1) * p1 + (f3 - 2 * f2 + f) * m1 + (-2 * f3 + 3 * f2) * p2 + (f3 - f2) * m2)
+
+
+def limit_ratios(plan: np.ndarray, max_velocity: np.ndarray, max_acceleration: np.ndarray,
+                 period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-joint peak |velocity| / max_velocity and |acceleration| / max_acceleration of a plan
+    sampled every `period` s (finite differences)."""
+    v = np.abs(np.diff(plan, axis=0)) / period
+    a = np.abs(np.diff(plan, n=2, axis=0)) / period ** 2
+    return v.max(axis=0) / max_velocity, a.max(axis=0) / max_acceleration
+
+
+def retime(path: np.ndarray, max_velocity: np.ndarray, max_acceleration: np.ndarray, period: float,
+           iterations: int = 60) -> np.ndarray:
+    """The joint path `path` (one row per control period) re-timed so that no joint's finite-
+    difference velocity or acceleration exceeds its limit: the same positions in the same order
+    (all joints together, so the arms stay coordinated), slowed down where the path asks too much.
+
+    Each path step takes r control periods (r >= 1, 1 = the planned speed); r grows where a limit
+    is exceeded, by the factor that brings the peak under it (sqrt for accelerations), spread over
+    the neighbouring steps so that the slowing down itself stays gentle; repeated until it holds."""
+    path = np.asarray(path, dtype=np.float64)
+    n = len(path)
+    index = np.arange(n, dtype=np.float64)
+    rate = np.ones(n)
+    for _ in range(iterations):
+        times = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]))])  # in control periods
+        u = np.interp(np.arange(0.0, times[-1] + 1e-9), times, index)
+        out = _sample(path, u)
+        if len(out) < 3:
+            return out
+        v = (np.abs(np.diff(out, axis=0)) / period / max_velocity).max(axis=1)  # between samples k, k+1
+        a = (np.abs(np.diff(out, n=2, axis=0)) / period ** 2 / max_acceleration).max(axis=1)  # at sample k+1
+        need = np.ones(len(out))
+        need[:-1] = np.maximum(need[:-1], v)
+        need[1:] = np.maximum(need[1:], v)
+        need[1:-1] = np.maximum(need[1:-1], np.sqrt(a))
+        if need.max() <= 1.0:
+            return out
+        factor = np.ones(n)
+        np.maximum.at(factor, np.clip(np.round(u).astype(int), 0, n - 1), need * 1.02)
+        width = 6
+        grown = np.array([factor[max(0, i - width):i + width + 1].max() for i in range(n)])
+        rate *= np.maximum(_smooth(grown, width / 2), 1.0)
+    return out
 
 
 class AlohaScriptedExpert(Expert):
     """Plans with the mocap model (EE_XML), replays the recorded joint trajectory."""
 
     EE_XML = ""
+    PLAN_STEPS = 400  # steps of the planning model's run (its waypoints' schedule)
     REPLAN_AT: tuple = ()  # steps at which replan() revises the paths from the planning model's state
 
     def __init__(self):
@@ -99,15 +195,30 @@ class AlohaScriptedExpert(Expert):
         # the welds pull the arms; joint friction loss would hold them back
         arm = np.array([d for i, d in enumerate(self._dadr) if i % 8 < 6])
         self.model.dof_frictionloss[arm] = 0.0
+        # The welds set the grippers' poses, not how the wrist shares a roll between forearm_roll and
+        # wrist_rotate: near wrist_angle = 0 the two can spin against each other (a flip of several
+        # rad in a few steps). A weak spring to forearm_roll = 0 picks the unflipped branch.
+        for name in ("vx300s_left/forearm_roll", "vx300s_right/forearm_roll"):
+            j = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)
+            self.model.jnt_stiffness[j] = ROLL_STIFFNESS
+            self.model.qpos_spring[self.model.jnt_qposadr[j]] = 0.0
+            self.model.dof_damping[self.model.jnt_dofadr[j]] += ROLL_DAMPING
         act_joint = [int(self.model.actuator_trnid[a, 0]) for a in range(self.model.nu)]
         fingers = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, f"{arm}/{f}")
                    for arm in ("vx300s_left", "vx300s_right") for f in ("left_finger", "right_finger")]
         self._finger_act = np.array([act_joint.index(j) for j in fingers])
         self._mocap = [int(self.model.body_mocapid[mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, b)])
                        for b in ("mocap_left", "mocap_right")]
+        self._grip_body = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, f"{a}/gripper_link")
+                           for a in ("vx300s_left", "vx300s_right")]
+        self._weld = [next(e for e in range(self.model.neq) if self.model.eq_type[e] == mujoco.mjtEq.mjEQ_WELD
+                           and self.model.eq_obj2id[e] == b) for b in self._grip_body]
         self._obj_qadr: list[int] = []
         self.plan = np.zeros((0, 16))
+        self.path = np.zeros((0, 16))  # the planning model's joint path, one row per step, before retiming
+        self.start = [INIT_LEFT.copy(), INIT_RIGHT.copy()]  # mocap poses at the start configuration
         self.rewards: list[float] = []
+        self._limits: tuple | None = None
 
     def waypoints(self, objects: np.ndarray) -> tuple[Waypoints, Waypoints]:
         """(left, right) end-effector paths for objects' poses (objects, 7)."""
@@ -125,6 +236,22 @@ class AlohaScriptedExpert(Expert):
         k = self._mocap[arm]
         return np.concatenate([self.data.mocap_pos[k], self.data.mocap_quat[k]])
 
+    def limits(self, task: AlohaTask) -> tuple[np.ndarray, np.ndarray]:
+        """(velocity, acceleration) limits per task joint the plan is retimed to: LIMIT_FRACTION of the
+        embodiment's (a follower finger takes its leader's)."""
+        if self._limits is None:
+            from kairos_ros.core.embodiment import load_embodiment
+
+            spec = load_embodiment(task.info.embodiment)
+            index = {n: i for i, n in enumerate(spec.joint_names)}
+            names = list(task.joint_names)
+            for follower, leader in FOLLOWERS.items():
+                names[follower] = names[leader]
+            cols = [index[n] for n in names]
+            self._limits = (LIMIT_FRACTION * np.asarray(spec.max_velocity, dtype=np.float64)[cols],
+                            LIMIT_FRACTION * np.asarray(spec.max_acceleration, dtype=np.float64)[cols])
+        return self._limits
+
     def reset(self, task: SimTask, seed: int) -> None:
         if not isinstance(task, AlohaTask):
             raise TypeError(f"{type(self).__name__} plans for ALOHA scenes, not {type(task).__name__}")
@@ -132,18 +259,51 @@ class AlohaScriptedExpert(Expert):
             self._obj_qadr = [int(self.model.jnt_qposadr[mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, n)])
                               for n in task.OBJECT_JOINTS]
         objects = task.object_poses()
+        start = task.joint_state()[0]
+        self.start = self._start_mocap(start)
         left, right = self.waypoints(objects)
-        self.plan = self._run(objects, left, right, task.max_steps, task._substeps)
+        self.path = self._run(objects, start, left, right, self.PLAN_STEPS, task._substeps)
+        vmax, amax = self.limits(task)
+        # the finger rows hold commanded openings: start them where the fingers are
+        # (contacts make the planning model's joints jitter from step to step: smoothed over ~30 ms)
+        path = _smooth(np.vstack([start[None], self.path]), PATH_SMOOTHING)
+        plan = retime(path, vmax, amax, task.info.control_period)[1:]
+        moving = np.flatnonzero(np.abs(plan - plan[-1]).max(axis=1) > SETTLED)
+        plan = plan[:moving[-1] + 2] if len(moving) else plan[:1]  # the motion, without the final hold
+        steps = task.max_steps
+        self.plan_length = len(plan)  # control periods the retimed motion takes (> steps: cut short)
+        if len(plan) < steps:
+            plan = np.vstack([plan, np.repeat(plan[-1:], steps - len(plan), axis=0)])
+        self.plan = plan[:steps]
 
-    def _run(self, objects, left: Waypoints, right: Waypoints, steps: int, substeps: int) -> np.ndarray:
+    def _start_mocap(self, start: np.ndarray) -> list[np.ndarray]:
+        """The mocap poses whose welds hold the grippers where the joint configuration `start` puts
+        them, so that the planning model starts exactly there (nothing snaps)."""
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
-        d.qpos[self._qadr] = start_arm_pose()
+        d.qpos[self._qadr] = start
+        mujoco.mj_forward(m, d)
+        poses = []
+        for body, eq in zip(self._grip_body, self._weld):
+            relpos, relquat = m.eq_data[eq, 3:6], m.eq_data[eq, 6:10]
+            # the weld holds gripper = mocap * relpose (anchor at the gripper's origin)
+            inv = np.zeros(4)
+            mujoco.mju_negQuat(inv, relquat / np.linalg.norm(relquat))
+            quat = quat_mul(d.xquat[body], inv)
+            offset = np.zeros(3)
+            mujoco.mju_rotVecQuat(offset, relpos, quat)
+            poses.append(np.concatenate([d.xpos[body] - offset, quat]))
+        return poses
+
+    def _run(self, objects, start, left: Waypoints, right: Waypoints, steps: int, substeps: int) -> np.ndarray:
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[self._qadr] = start
         for adr, obj in zip(self._obj_qadr, objects):
             d.qpos[adr:adr + 7] = obj
         closed = finger_position(0.0)
         d.ctrl[self._finger_act] = [closed, -closed, closed, -closed]
-        for k, pose in zip(self._mocap, (INIT_LEFT, INIT_RIGHT)):
+        for k, pose in zip(self._mocap, self.start):
             d.mocap_pos[k], d.mocap_quat[k] = pose[:3], pose[3:]
         mujoco.mj_forward(m, d)
         plan = np.zeros((steps, 16))
@@ -182,15 +342,15 @@ class TransferCubeExpert(AlohaScriptedExpert):
         meet_left = axis_angle([1, 0, 0], 90)
         meet = np.array([0.0, 0.5, 0.25])
         left = Waypoints([
-            (0, INIT_LEFT[:3], INIT_LEFT[3:], 0),
+            (0, self.start[0][:3], self.start[0][3:], 0),
             (100, meet + [-0.1, 0, -0.02], meet_left, 1),  # approach the meeting point
             (260, meet + [0.02, 0, -0.02], meet_left, 1),  # around the cube
             (310, meet + [0.02, 0, -0.02], meet_left, 0),  # close
-            (360, meet + [-0.1, 0, -0.02], IDENTITY, 0),  # pull it away
-            (400, meet + [-0.1, 0, -0.02], IDENTITY, 0),
+            (360, meet + [-0.1, 0, -0.02], meet_left, 0),  # pull it away (no need to turn it)
+            (400, meet + [-0.1, 0, -0.02], meet_left, 0),
         ])
         right = Waypoints([
-            (0, INIT_RIGHT[:3], INIT_RIGHT[3:], 0),
+            (0, self.start[1][:3], self.start[1][3:], 0),
             (90, box + [0, 0, 0.08], pick, 1),  # above the cube
             (130, box + [0, 0, -0.015], pick, 1),  # down
             (170, box + [0, 0, -0.015], pick, 0),  # close
@@ -209,6 +369,7 @@ class InsertionExpert(AlohaScriptedExpert):
     are in the planning model (measured twice: before lining up and before pushing in)."""
 
     EE_XML = "bimanual_viperx_end_effector_insertion.xml"
+    PLAN_STEPS = 500
     ALIGN, INSERT, END = 300, 350, 440  # steps: start lining up, start pushing in, fully in
     REPLAN_AT = (ALIGN, INSERT)
     # peg centre - socket centre along x when the peg's end meets the pin's (0.06 + 0.04 m), less
@@ -223,7 +384,7 @@ class InsertionExpert(AlohaScriptedExpert):
         self._pick_left = quat_mul(INIT_LEFT[3:], axis_angle([0, 1, 0], 60))
         meet = np.array([0.0, 0.5, 0.15])
         left = Waypoints([
-            (0, INIT_LEFT[:3], INIT_LEFT[3:], 0),
+            (0, self.start[0][:3], self.start[0][3:], 0),
             (120, socket + [0, 0, 0.08], self._pick_left, 1),  # above the socket
             (170, socket + [0, 0, -0.03], self._pick_left, 1),  # down
             (220, socket + [0, 0, -0.03], self._pick_left, 0),  # close
@@ -231,7 +392,7 @@ class InsertionExpert(AlohaScriptedExpert):
             (self.END, meet + [-0.1, 0, 0], self._pick_left, 0),
         ])
         right = Waypoints([
-            (0, INIT_RIGHT[:3], INIT_RIGHT[3:], 0),
+            (0, self.start[1][:3], self.start[1][3:], 0),
             (120, peg + [0, 0, 0.08], self._pick_right, 1),  # above the peg
             (170, peg + [0, 0, -0.03], self._pick_right, 1),  # down
             (220, peg + [0, 0, -0.03], self._pick_right, 0),  # close
