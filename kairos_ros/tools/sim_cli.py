@@ -15,9 +15,11 @@ until N are kept (at most --max-attempts, default 2N+10). Existing episodes are 
 without --force. Exit codes: 0 done, 1 fewer than N episodes kept, 2 bad arguments or refusing
 to overwrite.
 
-evaluate: closed loop in fast mode (lib/sim/closed_loop.py): each backend, called directly, drives
+evaluate: closed loop. --mode fast (lib/sim/closed_loop.py): each backend, called directly, drives
 the simulated robot through the graph's own perception, adapter (armed, every safety gate) and
-controller code, the simulation paused during inference. Seeds S .. S+N-1 (keep them disjoint from
+controller code, the simulation paused during inference. --mode live: the whole graph per episode
+(kairos-bringup --sim: sim_node, perception, world model, armed adapter over DDS, on sim time at
+--real-time-factor), so inference time counts too. Seeds S .. S+N-1 (keep them disjoint from
 the seeds the demonstrations were recorded with). Writes OUT/report.{json,md}, OUT/success.png and
 OUT/episodes_<backend>.jsonl; --video adds a GIF per episode; --resume continues an interrupted run.
 """
@@ -115,17 +117,21 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--config", default="", help="bringup profile (default: config/<embodiment>.yaml)")
-    p.add_argument("--mode", choices=["fast"], default="fast",
-                   help="fast: the backend called directly, the simulation paused during inference")
+    p.add_argument("--mode", choices=["fast", "live"], default="fast",
+                   help="fast: the backend called directly, the simulation paused during inference; live: the whole "
+                        "graph (kairos-bringup --sim, every node its own process, adapter armed, sim time)")
+    p.add_argument("--real-time-factor", type=float, default=0.5, help="live: simulated seconds per wall second")
     p.add_argument("--video", action="store_true", help="a GIF of the first camera per episode")
     p.add_argument("--resume", action="store_true", help="keep the episodes already in OUT")
+    p.add_argument("--max-duration", type=float, default=0.0, metavar="SEC",
+                   help="fast: end each episode after SEC simulated seconds (default: the task's length; for smoke tests)")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args, ap) -> int:
     from kairos_ros.core.params import ParameterError
     from kairos_ros.core.paths import find_data
-    from kairos_ros.lib.sim.evaluate import run_fast
+    from kairos_ros.lib.sim.evaluate import run_fast, run_live
     from kairos_ros.lib.sim.registry import TASKS, make_task
 
     if args.task not in TASKS:
@@ -137,6 +143,10 @@ def cmd_evaluate(args, ap) -> int:
     bad = [b for b in backends if b not in known]
     if bad or not backends:
         ap.error(f"argument --backend: {bad or args.backend!r} not among {list(known)}")
+    if args.mode == "live" and "expert_replay" in backends:
+        ap.error("argument --backend: expert_replay reads the simulator's state and exists in fast mode only")
+    if not 0.01 <= args.real_time_factor <= 10:
+        ap.error(f"argument --real-time-factor: {args.real_time_factor} must be in [0.01, 10]")
     config = args.config
     if not config:
         probe = make_task(args.task)
@@ -146,9 +156,13 @@ def cmd_evaluate(args, ap) -> int:
         if not config:
             ap.error(f"no bringup profile config/{embodiment}.yaml: give --config")
     try:
-        report = run_fast(args.task, backends, args.episodes, args.seed, Path(args.out), config,
-                          video=args.video, resume=args.resume)
-    except ParameterError as exc:
+        if args.mode == "live":
+            report = run_live(args.task, backends, args.episodes, args.seed, Path(args.out), config,
+                              args.real_time_factor, video=args.video, resume=args.resume)
+        else:
+            report = run_fast(args.task, backends, args.episodes, args.seed, Path(args.out), config,
+                              video=args.video, resume=args.resume, max_duration=args.max_duration)
+    except (ParameterError, RuntimeError) as exc:
         print(f"{PROG} evaluate: {exc}", file=sys.stderr)
         return 2
     for name, s in report["backends"].items():

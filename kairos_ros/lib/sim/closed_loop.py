@@ -80,7 +80,8 @@ def make_world_backend(profile: Profile, spec):
 class FastEpisode:
     """One episode of one task under one backend (see the module docstring)."""
 
-    def __init__(self, task, backend, profile: Profile, video_camera: str | None = None, video_size=(160, 120)):
+    def __init__(self, task, backend, profile: Profile, video_camera: str | None = None, video_size=(160, 120),
+                 max_duration: float = 0.0):
         self.task = task
         self.backend = backend
         self.profile = profile
@@ -97,6 +98,7 @@ class FastEpisode:
         self.step_period = float(w["step_period"] or self.spec.default_step_period)
         self.history_length = int(w["history_length"])
         self.video_camera = video_camera
+        self.length = min(task.info.episode_length, max_duration) if max_duration > 0 else task.info.episode_length
         self.video_size = video_size
         self.limits = SafetyLimits(a["max_start_jump"], a["max_step"], a["velocity_tolerance"], a["watchdog_timeout"],
                                    a["acceleration_tolerance"])
@@ -134,7 +136,7 @@ class FastEpisode:
         result = EpisodeResult(seed, False, None, 0.0, 0.0)
         next_obs = 0.0
         full = np.zeros(len(task.joint_names))
-        while task.time < task.info.episode_length - 1e-9:
+        while task.time < self.length - 1e-9:
             now = CLOCK_OFFSET + task.time
             if task.time >= next_obs - 1e-9:
                 next_obs += self.obs_period

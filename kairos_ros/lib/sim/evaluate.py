@@ -61,7 +61,8 @@ def _save_gif(path: Path, frames: list) -> None:
 
 
 def run_fast(task_name: str, backends: list[str], episodes: int, seed: int, out: Path, profile_path: str,
-             video: bool = False, resume: bool = False, log=print, world_overrides: dict | None = None) -> dict:
+             video: bool = False, resume: bool = False, log=print, world_overrides: dict | None = None,
+             max_duration: float = 0.0) -> dict:
     """Evaluate each backend on seeds seed .. seed + episodes - 1 in fast mode; returns the report."""
     out.mkdir(parents=True, exist_ok=True)
     task = make_task(task_name)
@@ -76,7 +77,8 @@ def run_fast(task_name: str, backends: list[str], episodes: int, seed: int, out:
                 backend = ExpertReplayBackend(spec, task, make_expert(task_name), CLOCK_OFFSET)
             else:
                 backend = make_world_backend(profile, spec)
-            runner = FastEpisode(task, backend, profile, video_camera=task.info.cameras[0] if video else None)
+            runner = FastEpisode(task, backend, profile, video_camera=task.info.cameras[0] if video else None,
+                                 max_duration=max_duration)
             log_file = out / f"episodes_{name}.jsonl"
             done = _load_done(log_file) if resume else {}
             if not resume and log_file.exists():
@@ -101,6 +103,64 @@ def run_fast(task_name: str, backends: list[str], episodes: int, seed: int, out:
             report["backends"][name] = summarize(results)
     finally:
         task.close()
+    write_report(out, report)
+    return report
+
+
+def run_live(task_name: str, backends: list[str], episodes: int, seed: int, out: Path, profile_path: str,
+             real_time_factor: float = 0.5, video: bool = False, resume: bool = False, log=print,
+             timeout: float = 600.0) -> dict:
+    """Evaluate each backend through the whole graph (kairos-bringup --sim: every node its own
+    process over DDS, the adapter armed, sim time at `real_time_factor`), one bringup per episode."""
+    import subprocess
+    import sys
+
+    from kairos_ros.lib.sim.registry import make_task as _make
+
+    out.mkdir(parents=True, exist_ok=True)
+    probe = _make(task_name)
+    embodiment = probe.info.embodiment
+    probe.close()
+    report = {"task": task_name, "mode": "live", "profile": str(profile_path), "seeds": [seed, seed + episodes - 1],
+              "real_time_factor": real_time_factor, "backends": {}, "machine": _machine()}
+    for name in backends:
+        log_file = out / f"episodes_{name}.jsonl"
+        done = _load_done(log_file) if resume else {}
+        if not resume and log_file.exists():
+            log_file.unlink()
+        results = []
+        for s in range(seed, seed + episodes):
+            if s in done:
+                results.append(done[s])
+                continue
+            run_dir = out / f"{name}_seed{s}"
+            cmd = [sys.executable, "-m", "kairos_ros.bringup.cli", "--embodiment", embodiment, "--backend", name,
+                   "--config", str(profile_path), "--sim", task_name, "--seed", str(s), "--real-time-factor",
+                   str(real_time_factor), "--report-dir", str(run_dir), "--log-dir", str(run_dir / "logs"),
+                   "--visualize", "false", "--video", "true" if video else "false", "--domain", "auto"]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            report_file = run_dir / "sim_report.json"
+            if proc.returncode != 0 or not report_file.exists():
+                raise RuntimeError(f"live episode {name} seed {s} failed (exit {proc.returncode}): "
+                                   f"{proc.stderr.strip()[-2000:]}")
+            ep = json.loads(report_file.read_text())
+            lat = ep.get("inference_latency") or {}
+            adapter = ep.get("adapter") or {}
+            row = {"seed": s, "success": bool(ep["success"]), "time_to_success": ep["time_to_success"],
+                   "duration": None, "max_reward": ep["max_reward"], "chunks": ep["counts"].get("predictions", 0),
+                   "trajectories": ep["counts"].get("trajectories", 0),
+                   "refusals": {k[len("refused_"):]: v for k, v in adapter.items() if k.startswith("refused_") and v
+                                and k != "refused_chunk"},
+                   "rejected_by_controller": 0,
+                   "latencies": [x for x in (lat.get("latency_p50"),) if x is not None],
+                   "wall_seconds": time.perf_counter() - start}
+            with open(log_file, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            results.append(row)
+            log(f"{name} seed {s} (live): {'success' if row['success'] else 'failure'} (reward {row['max_reward']:g}, "
+                f"{row['trajectories']} trajectories, {row['wall_seconds']:.1f} s)")
+        report["backends"][name] = summarize(results)
     write_report(out, report)
     return report
 

@@ -27,6 +27,20 @@ def ensure_gl() -> str:
     return os.environ.setdefault("MUJOCO_GL", "egl")
 
 
+def _load_triton_first() -> None:
+    """Mesa's software renderer and triton each bring their own LLVM: once a GL context has loaded
+    Mesa's, importing triton (torch does, e.g. when an optimiser is built) crashes the process with
+    a segmentation fault. Loaded the other way round both work, so triton, where installed, is
+    imported before the first renderer is made."""
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        try:
+            import triton  # noqa: F401
+        except Exception:  # noqa: BLE001 - a broken triton install only loses this ordering
+            pass
+
+
 ensure_gl()
 
 import mujoco  # noqa: E402  (MUJOCO_GL must be set first)
@@ -58,6 +72,7 @@ class FastRenderer:
     """
 
     def __init__(self, model: mujoco.MjModel, width: int, height: int):
+        _load_triton_first()
         if width < 1 or height < 1:
             raise ValueError(f"render size {width}x{height} must be positive")
         self.model = model
