@@ -79,15 +79,8 @@ def run_fast(task_name: str, backends: list[str], episodes: int, seed: int, out:
                 backend = make_world_backend(profile, spec)
             runner = FastEpisode(task, backend, profile, video_camera=task.info.cameras[0] if video else None,
                                  max_duration=max_duration)
-            log_file = out / f"episodes_{name}.jsonl"
-            done = _load_done(log_file) if resume else {}
-            if not resume and log_file.exists():
-                log_file.unlink()
-            results = []
-            for s in range(seed, seed + episodes):
-                if s in done:
-                    results.append(done[s])
-                    continue
+
+            def one(s: int) -> dict:
                 start = time.perf_counter()
                 r = runner.run(s)
                 row = asdict(r)
@@ -95,11 +88,11 @@ def run_fast(task_name: str, backends: list[str], episodes: int, seed: int, out:
                 row["wall_seconds"] = time.perf_counter() - start
                 if video:
                     _save_gif(out / f"{name}_seed{s}.gif", frames)
-                with open(log_file, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                results.append(row)
                 log(f"{name} seed {s}: {'success' if r.success else 'failure'} (reward {r.max_reward:g}, "
                     f"{r.trajectories}/{r.chunks} chunks executed, {row['wall_seconds']:.1f} s)")
+                return row
+
+            results = _episodes(out / f"episodes_{name}.jsonl", range(seed, seed + episodes), resume, one)
             report["backends"][name] = summarize(results)
     finally:
         task.close()
@@ -124,15 +117,8 @@ def run_live(task_name: str, backends: list[str], episodes: int, seed: int, out:
     report = {"task": task_name, "mode": "live", "profile": str(profile_path), "seeds": [seed, seed + episodes - 1],
               "real_time_factor": real_time_factor, "backends": {}, "machine": _machine()}
     for name in backends:
-        log_file = out / f"episodes_{name}.jsonl"
-        done = _load_done(log_file) if resume else {}
-        if not resume and log_file.exists():
-            log_file.unlink()
-        results = []
-        for s in range(seed, seed + episodes):
-            if s in done:
-                results.append(done[s])
-                continue
+
+        def one(s: int) -> dict:
             run_dir = out / f"{name}_seed{s}"
             cmd = [sys.executable, "-m", "kairos_ros.bringup.cli", "--embodiment", embodiment, "--backend", name,
                    "--config", str(profile_path), "--sim", task_name, "--seed", str(s), "--real-time-factor",
@@ -155,14 +141,29 @@ def run_live(task_name: str, backends: list[str], episodes: int, seed: int, out:
                    "rejected_by_controller": 0,
                    "latencies": [x for x in (lat.get("latency_p50"),) if x is not None],
                    "wall_seconds": time.perf_counter() - start}
-            with open(log_file, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            results.append(row)
             log(f"{name} seed {s} (live): {'success' if row['success'] else 'failure'} (reward {row['max_reward']:g}, "
                 f"{row['trajectories']} trajectories, {row['wall_seconds']:.1f} s)")
+            return row
+
+        results = _episodes(out / f"episodes_{name}.jsonl", range(seed, seed + episodes), resume, one)
         report["backends"][name] = summarize(results)
     write_report(out, report)
     return report
+
+
+def _episodes(log_file: Path, seeds, resume: bool, run_one) -> list[dict]:
+    """Rows for `seeds`: kept from log_file when resuming, else run_one(seed) and appended to it."""
+    done = _load_done(log_file) if resume else {}
+    if not resume and log_file.exists():
+        log_file.unlink()
+    rows = []
+    for s in seeds:
+        if s not in done:
+            done[s] = run_one(s)
+            with open(log_file, "a") as f:
+                f.write(json.dumps(done[s]) + "\n")
+        rows.append(done[s])
+    return rows
 
 
 def _load_done(path: Path) -> dict:
