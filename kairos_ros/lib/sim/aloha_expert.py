@@ -1,23 +1,28 @@
 """Scripted experts for the ALOHA scenes (kairos_ros.lib.sim.aloha).
 
-Each expert plans one episode in two stages, the way ACT's scripted demonstrations were made:
+Each expert plans one episode in three stages, the first two the way ACT's scripted
+demonstrations were made:
   1. End-effector waypoints (gripper position, orientation, opening) for both arms, computed from
      the objects' poses at reset, are followed in gym-aloha's mocap model
      (bimanual_viperx_end_effector_*.xml: each gripper welded to a mocap body; friction loss of the
-     arm joints removed there so the welds move the arms freely). No rendering.
-  2. The joint positions that model went through are recorded; act() returns them one control
-     period at a time as position targets for the joint-space scene (fingers: the commanded
-     opening in metres, the follower finger mirrored).
+     arm joints removed there so the welds move the arms freely). No rendering. The model starts
+     in the joint scene's reset configuration, the mocap bodies where that configuration holds the
+     grippers (nothing snaps); keyframes are joined by minimum-jerk segments (at rest at each);
+     a weak spring on forearm_roll keeps the wrist off the flipped branch near wrist_angle = 0.
+  2. The joint positions that model went through are recorded (fingers: the commanded opening in
+     metres, the follower finger mirrored).
+  3. That joint path is smoothed (contacts make it jitter) and retimed (retime()): the same
+     positions in the same order, slowed where needed so that every joint, fingers included, stays
+     within VELOCITY_FRACTION of the embodiment's velocity limits and LIMIT_FRACTION of its
+     acceleration limits (urdf_adapters/aloha; the adapter refuses above 1.05 x them) at the plan's
+     50 Hz. act() returns it one control period at a time as position targets for the joint scene.
 
 Planning takes a few hundred milliseconds per episode (one mocap-model run, no rendering).
 
 Measured (seeds 0..19, success = reward 4 reached during the episode, in the joint-space scene;
-`python -m kairos_ros.lib.sim.aloha_expert TASK 20`, about 0.3-0.6 s per episode):
-  TransferCubeExpert  19/20 (95%); seed 0 fails (the right gripper nudges the cube while closing)
-  InsertionExpert     17/20 (85%); seeds 0 and 17 lose the peg, seed 10 misses it (peg at the
-                      far end of the range): below the 90% aimed for
-The planning model succeeds more often than the replay: the joint-space arms (joint friction
-loss, soft wrist gains) trail the planned path by up to ~0.2 rad during fast moves.
+`python -m kairos_ros.lib.sim.aloha_expert TASK 20`):
+  TransferCubeExpert  RESULT_CUBE
+  InsertionExpert     RESULT_INSERTION
 """
 from __future__ import annotations
 
@@ -33,7 +38,6 @@ from kairos_ros.lib.sim.aloha import (  # noqa: E402
     AlohaTask,
     joint_addresses,
     load_model,
-    start_arm_pose,
 )
 from kairos_ros.lib.sim.base import Expert, SimTask  # noqa: E402
 
@@ -42,13 +46,18 @@ from kairos_ros.lib.sim.base import Expert, SimTask  # noqa: E402
 GRIPPER_CLOSED_M = 0.01844
 GRIPPER_OPEN_M = 0.05800
 FINGER_RANGE = (0.021, 0.057)
-# The mocap bodies' poses that hold the arms at START_ARM_POSE (x, y, z, qw, qx, qy, qz).
+# gym-aloha's initial mocap poses (x, y, z, qw, qx, qy, qz): the reference the waypoints' orientations
+# are given from (they do not hold the arms at START_ARM_POSE exactly: the planning model starts from
+# _start_mocap()'s poses instead).
 INIT_LEFT = np.array([-0.31718881 + 0.1, 0.5, 0.29525084, 1.0, 0.0, 0.0, 0.0])
 INIT_RIGHT = np.array([0.31718881 - 0.1, 0.49999888, 0.29525084, 1.0, 0.0, 0.0, 0.0])
 IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
 # The plan is retimed to this fraction of the embodiment's velocity and acceleration limits
 # (urdf_adapters/aloha: the adapter refuses more than 1.05 x them).
 LIMIT_FRACTION = 0.7
+# and to this fraction of the velocity limits: the adapter also gates the speed from the measured
+# state to a chunk's first point (0.05 s ahead), and the arms trail a fast plan by a few hundredths
+VELOCITY_FRACTION = 0.5
 PATH_SMOOTHING = 1.5  # control periods: Gaussian sigma of the joint path's smoothing before retiming
 SETTLED = 1e-3  # rad (m for fingers): the plan's end, once every joint is this close to its final position
 ROLL_STIFFNESS = 1.0  # N m / rad, forearm_roll -> 0 in the planning model
@@ -161,7 +170,9 @@ def retime(path: np.ndarray, max_velocity: np.ndarray, max_acceleration: np.ndar
     rate = np.ones(n)
     for _ in range(iterations):
         times = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]))])  # in control periods
-        u = np.interp(np.arange(0.0, times[-1] + 1e-9), times, index)
+        total = max(1, int(np.ceil(times[-1] - 1e-9)))
+        times *= total / times[-1]  # a whole number of periods: the last sample is the path's end
+        u = np.interp(np.arange(total + 1, dtype=np.float64), times, index)
         out = _sample(path, u)
         if len(out) < 3:
             return out
@@ -237,8 +248,8 @@ class AlohaScriptedExpert(Expert):
         return np.concatenate([self.data.mocap_pos[k], self.data.mocap_quat[k]])
 
     def limits(self, task: AlohaTask) -> tuple[np.ndarray, np.ndarray]:
-        """(velocity, acceleration) limits per task joint the plan is retimed to: LIMIT_FRACTION of the
-        embodiment's (a follower finger takes its leader's)."""
+        """(velocity, acceleration) limits per task joint the plan is retimed to: VELOCITY_FRACTION and
+        LIMIT_FRACTION of the embodiment's (a follower finger takes its leader's)."""
         if self._limits is None:
             from kairos_ros.core.embodiment import load_embodiment
 
@@ -248,7 +259,7 @@ class AlohaScriptedExpert(Expert):
             for follower, leader in FOLLOWERS.items():
                 names[follower] = names[leader]
             cols = [index[n] for n in names]
-            self._limits = (LIMIT_FRACTION * np.asarray(spec.max_velocity, dtype=np.float64)[cols],
+            self._limits = (VELOCITY_FRACTION * np.asarray(spec.max_velocity, dtype=np.float64)[cols],
                             LIMIT_FRACTION * np.asarray(spec.max_acceleration, dtype=np.float64)[cols])
         return self._limits
 
