@@ -21,8 +21,14 @@ Planning takes a few hundred milliseconds per episode (one mocap-model run, no r
 
 Measured (seeds 0..19, success = reward 4 reached during the episode, in the joint-space scene;
 `python -m kairos_ros.lib.sim.aloha_expert TASK 20`):
-  TransferCubeExpert  RESULT_CUBE
-  InsertionExpert     RESULT_INSERTION
+  TransferCubeExpert  20/20 (100%), 0.4 s/episode; the motion takes 7.6-8.0 s of the 8 s episode
+  InsertionExpert     18/20 (90%), 0.6 s/episode; seeds 6 and 11 grasp both objects but the peg
+                      misses the socket; the motion takes 8.7-11.3 s of the 12 s episode
+Peak |velocity| 0.49 (transfer) / 0.35 (insertion) x max_velocity, |acceleration| 0.73 x
+max_acceleration, over seeds 0..19 from the reset state; the first target within 0.003 rad of it.
+Through the closed loop (32-row chunks every 0.1 s through the armed adapter's gates and the
+controller executor, the plan read at the chunk rows' own times): the same successes, no chunk
+refused.
 """
 from __future__ import annotations
 
