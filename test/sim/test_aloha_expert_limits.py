@@ -112,10 +112,6 @@ def test_plan_passes_the_adapter_gates_in_closed_loop():
     assert result.success and result.max_reward == 4
 
 
-@pytest.mark.xfail(strict=True, reason="lib/sim/oracle.py reads the 50 Hz plan at rounded steps (0.05 s chunk "
-                   "rows = 2.5 plan steps, alternately 2 and 3), which adds about 8 x speed rad/s^2 of "
-                   "acceleration the plan does not have: the adapter's acceleration gate refuses the first "
-                   "chunks and the start-jump gate every one after. Remove this marker when it interpolates.")
 def test_expert_replay_succeeds_in_closed_loop():
     """About 4 s: the project's own expert_replay backend through FastEpisode."""
     task, episode = _episode(ExpertReplayBackend)

@@ -36,8 +36,13 @@ class ExpertReplayBackend(Backend):
         plan = self.expert.plan  # (steps, joints) targets per control period
         t0 = last.stamp - self.clock_offset
         period = self.task.info.control_period
-        steps = np.clip(np.round((t0 + step_period * (np.arange(horizon) + 1)) / period).astype(int), 0, len(plan) - 1)
-        joints = plan[steps][:, self.columns]
+        # The plan read at each row's own time (linear between its 50 Hz rows): rounding to whole steps
+        # would alternate 2 and 3 steps per 0.05 s row, an acceleration that is not in the plan.
+        u = np.clip((t0 + step_period * (np.arange(horizon) + 1)) / period, 0, len(plan) - 1)
+        i = np.minimum(np.floor(u).astype(int), max(len(plan) - 2, 0))
+        f = (u - i)[:, None]
+        j = np.minimum(i + 1, len(plan) - 1)
+        joints = (plan[i] + f * (plan[j] - plan[i]))[:, self.columns]
         values = np.stack([state_to_slots(self.spec, q) for q in joints]).astype(np.float32)
         chunk = ActionChunkData(last.stamp, self.spec.name, list(self.spec.slot_names), values, step_period,
                                 self.name, self.model)
