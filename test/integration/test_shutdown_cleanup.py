@@ -137,7 +137,7 @@ _PARENT = r"""
 import subprocess, sys
 from kairos_ros.bringup.graph import ProcessSpec
 from kairos_ros.bringup.supervisor import command_for
-spec = ProcessSpec("adapter", "adapter_node", "kairos_ros.nodes.adapter_node", [], {"embodiment": "dual_arm"})
+spec = ProcessSpec(sys.argv[2], "adapter_node", "kairos_ros.nodes.adapter_node", [], {"embodiment": "dual_arm"})
 # Its own session, and no PR_SET_PDEATHSIG from this side: only the node's own watch can stop it.
 child = subprocess.Popen(command_for(spec), stdin=subprocess.DEVNULL, stdout=open(sys.argv[1], "w"),
                          stderr=subprocess.STDOUT, start_new_session=True)
@@ -168,11 +168,12 @@ def test_a_node_stops_when_its_parent_dies(tmp_path, watch):
     log = tmp_path / "node.log"
     listener = Listener(f"orphan_listener_{watch}")
     env = dict(os.environ, KAIROS_PARENT_WATCH=watch)
-    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(log)], stdout=subprocess.PIPE, text=True,
+    name = f"adapter_orphan_{watch}"  # a name no earlier test left in the graph: the node must really be up
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(log), name], stdout=subprocess.PIPE, text=True,
                               env=env, start_new_session=True)
     pid = int(parent.stdout.readline())
     try:
-        assert listener.wait_nodes(["adapter"], 60), log.read_text()
+        assert listener.wait_nodes([name], 60), log.read_text()
         parent.kill()
         parent.wait(10)
         if watch == "1":
