@@ -29,8 +29,15 @@ demo: setup
 demo-bag: setup
 	$(VENV)/bin/kairos-bringup --embodiment $(EMBODIMENT) --backend $(BACKEND) --bag $(BAG) --status --report-dir out --domain $(DOMAIN)
 
+# Lint (ruff.toml), then every test; the 25 slowest are listed at the end of the output.
 test: setup
-	$(VPY) -m pytest test -q -p no:cacheprovider
+	$(VENV)/bin/ruff check kairos_ros test launch scripts
+	$(VPY) -m pytest test -q -p no:cacheprovider --durations=25
+
+# The unit floors only (no processes, no DDS, no simulator): under a minute.
+test-fast: setup
+	$(VENV)/bin/ruff check kairos_ros test launch scripts
+	$(VPY) -m pytest test/core test/model test/ops test/eval -q -p no:cacheprovider
 
 bench: setup
 	$(VENV)/bin/kairos-bench pipeline

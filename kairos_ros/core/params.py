@@ -1,4 +1,4 @@
-"""Parameter schemas (design.md convention 2): one list of ParamSpec per node, validated at start-up.
+"""Parameter schemas (docs/architecture.md, convention 2): one list of ParamSpec per node, validated at start-up.
 
 Independent of rclpy: nodes/common.py declares ROS parameters from the same specs (ros_type_name
 gives the ParameterType), and the config tests validate the YAML files through them.

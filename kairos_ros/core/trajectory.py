@@ -1,5 +1,5 @@
 """Chunk -> joint trajectory under the ros2_control joint_trajectory_controller contract
-(design.md convention 5): every configured joint in order, strictly increasing times, velocities
+(docs/architecture.md, convention 5): every configured joint in order, strictly increasing times, velocities
 given, ending at rest, positions within the limits.
 
 Positions are clamped to the joint limits, and a joint heading for a limit is slowed so that it

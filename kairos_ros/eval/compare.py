@@ -67,7 +67,9 @@ def render(comparison: dict, plot: str | None, report_dirs: dict[str, str]) -> s
     out = [f"# Kairos evaluation: backends compared on {bag.get('name', 'the bag')}", "",
            "Every backend ran on the same bag through the same perception pipeline. "
            "Lower MAE is better; each backend's full report is linked below.", ""]
-    ms = (lambda v: None if v is None else 1000 * v)
+    def ms(v):
+        return None if v is None else 1000 * v
+
     out += _table(["backend", "model", "action MAE", "steps won", "frame PSNR (dB)", "SSIM", "p50 (ms)", "p99 (ms)"],
                   [[n, rows[n]["model"], rows[n]["mae"], comparison["steps_won"][n], rows[n]["psnr"], rows[n]["ssim"],
                     ms(rows[n]["latency_p50"]), ms(rows[n]["latency_p99"])] for n in names])

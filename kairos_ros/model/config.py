@@ -1,4 +1,4 @@
-"""Model configuration: frozen dataclasses with named presets (design.md convention 4).
+"""Model configuration: frozen dataclasses with named presets (docs/architecture.md, convention 4).
 
 `get_preset(name)` returns one of PRESETS:
 - kairos-4b-wam          the released RoboTwin 2.0 world-action model (text 2048, action/state 14)

@@ -60,7 +60,7 @@ def bench_embodiment(name: str, iterations: int, horizon: int = 32) -> dict:
 
 def run_adapter_bench(iterations: int) -> dict:
     results = {name: bench_embodiment(name, iterations) for name in list_embodiments()}
-    print(f"kairos-bench adapter: per-chunk processing (horizon 32, rtc blending, gates, message build)")
+    print("kairos-bench adapter: per-chunk processing (horizon 32, rtc blending, gates, message build)")
     print(f"{'embodiment':16s} {'joints':>6s} {'p50':>10s} {'p99':>10s}")
     for name, r in results.items():
         print(f"{name:16s} {r['joints']:6d} {r['p50'] * 1e3:8.3f} ms {r['p99'] * 1e3:8.3f} ms")

@@ -26,7 +26,6 @@ OUT/episodes_<backend>.jsonl; --video adds a GIF per episode; --resume continues
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

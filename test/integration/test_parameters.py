@@ -1,7 +1,6 @@
 """A bad parameter value refuses start-up with a message naming the parameter and the value."""
 import os
 import subprocess
-import sys
 
 import pytest
 import yaml

@@ -1,5 +1,5 @@
 """Frame-windowed attention: masks by hand, the CPU path against the dense reference, the
-dispatcher (design.md convention 3). The Triton kernel: test_triton.py."""
+dispatcher (docs/architecture.md, convention 3). The Triton kernel: test_triton.py."""
 import pytest
 import torch
 

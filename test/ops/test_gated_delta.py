@@ -1,5 +1,5 @@
 """Gated delta rule: the chunked CPU path against the naive recurrence, state carry-over, the
-semantics by hand and the dispatcher (design.md convention 3). The Triton kernel: test_triton.py."""
+semantics by hand and the dispatcher (docs/architecture.md, convention 3). The Triton kernel: test_triton.py."""
 import importlib.util
 
 import pytest

@@ -1,4 +1,4 @@
-"""The project's Triton kernels, run by the Triton interpreter on the CPU (design.md convention 3).
+"""The project's Triton kernels, run by the Triton interpreter on the CPU (docs/architecture.md, convention 3).
 
 triton_check.py runs in one subprocess with TRITON_INTERPRET=1 set before triton is imported, so
 the rest of the pytest session never sees the interpreter; each case is then its own test."""

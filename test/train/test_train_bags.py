@@ -92,7 +92,7 @@ def test_bad_bags_are_named_before_training(tmp_path, bags, capsys):
     # a bag without joint states, one without cameras (the bag written without those topics)
     no_joints = tmp_path / "no_joints"
     no_cams = tmp_path / "no_cams"
-    from rosbags.rosbag2 import Reader, Writer
+    from rosbags.rosbag2 import Reader
 
     from kairos_ros.tools import bagio
 

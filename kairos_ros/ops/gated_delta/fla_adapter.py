@@ -13,7 +13,6 @@ its within-chunk cumulative sum is not rounded to bf16.
 """
 from __future__ import annotations
 
-import torch
 
 FUSED_RECURRENT_MAX_T = 64
 
