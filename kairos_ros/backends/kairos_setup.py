@@ -11,66 +11,21 @@ is left unpredicted); otherwise start-up is refused with the slots named.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from kairos_ros.core.action_space import (LIBERO_ACTION_SLOTS, LIBERO_STATE_SLOTS, ROBOTWIN_SLOTS, Normalizer,
                                           load_stats)
-from kairos_ros.model.checkpoint import valid_sha256
+from kairos_ros.backends.kairos_options import CHECKPOINTS, KairosOptions  # noqa: F401  (re-exported)
 from kairos_ros.model.config import KairosConfig, get_preset
 
 # Presets whose dimensions are those of released weights (not resized to an embodiment).
 PRESET_LAYOUTS = {"kairos-4b-wam": (ROBOTWIN_SLOTS, ROBOTWIN_SLOTS),
                   "kairos-4b-wam-libero": (LIBERO_ACTION_SLOTS, LIBERO_STATE_SLOTS)}
 CPU_PARAM_LIMIT = 200_000_000  # above this a preset is refused on the CPU unless forced
-CHECKPOINTS = ("dit_checkpoint", "codec_checkpoint", "text_checkpoint")  # each with an optional <name>_sha256
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-@dataclass
-class KairosOptions:
-    """The kairos backend's parameters (world_model_params.py documents each)."""
-
-    model_preset: str = "kairos-nano"
-    device: str = "auto"
-    dtype: str = "auto"
-    allow_large_preset_on_cpu: bool = False
-    dit_checkpoint: str = ""
-    codec_checkpoint: str = ""
-    text_checkpoint: str = ""
-    dit_checkpoint_sha256: str = ""  # '' = not checked (a `<file>.sha256` sidecar still is)
-    codec_checkpoint_sha256: str = ""
-    text_checkpoint_sha256: str = ""
-    text_drop_tokens: int = 97
-    text_system_prompt: str = ""
-    allow_random_weights: bool = False
-    action_stats: str = ""
-    normalization: str = "zscore"
-    action_layout: list = field(default_factory=list)
-    state_layout: list = field(default_factory=list)
-    temporal_mode: str = "streaming"
-    history_frames: int = 1
-    flow_steps: int = 10
-    video_steps: int = 0
-    video_schedule: str = "euler"
-    video_every: int = 1
-    frame_period: float = 0.0
-    image_width: int = 0
-    image_height: int = 0
-    max_frames_per_step: int = 1
-    seed: int = 0
-    action_noise_scale: float = 1.0
-
-    def __post_init__(self):
-        for part in CHECKPOINTS:
-            digest = getattr(self, f"{part}_sha256")
-            if digest and not valid_sha256(digest):
-                raise ValueError(f"parameter '{part}_sha256' = {digest!r} must be a sha256 digest, 64 hexadecimal "
-                                 "digits (or '': not checked)")
-            if digest and not getattr(self, part):
-                raise ValueError(f"parameter '{part}_sha256' is set but '{part}' is empty: nothing to check it against")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,6 +1,7 @@
 """Parameter schema of the world-model node (kept apart so docs and config tests import it)."""
 from __future__ import annotations
 
+from kairos_ros.backends.kairos_options import KAIROS_KEYS  # the validated parameters that reach the kairos backend
 from kairos_ros.core.params import ParamSpec
 from kairos_ros.core.stamps import FUTURE_TOLERANCE, FUTURE_TOLERANCE_MAX
 from kairos_ros.model.config import PRESETS
@@ -134,12 +135,7 @@ SCHEMA = [
 ]
 
 
-KAIROS_KEYS = ("model_preset", "device", "dtype", "allow_large_preset_on_cpu", "dit_checkpoint", "codec_checkpoint",
-               "text_checkpoint", "dit_checkpoint_sha256", "codec_checkpoint_sha256", "text_checkpoint_sha256",
-               "text_drop_tokens", "text_system_prompt", "allow_random_weights", "action_stats",
-               "normalization", "action_layout", "state_layout", "temporal_mode", "history_frames", "flow_steps",
-               "video_steps", "video_schedule", "video_every", "frame_period", "image_width", "image_height",
-               "max_frames_per_step", "seed", "action_noise_scale")
+
 
 
 def backend_options(params: dict) -> dict:

@@ -148,3 +148,23 @@ def test_official_4b_checkpoint_keys_pass_the_start_up_checks(specs):
     with pytest.raises(CheckpointError, match="does not fit the model 'kairos-4b-wam': .*shape mismatches: "
                                               r"action_dit.action_encoder.weight \(1024, 7\) != model \(1024, 14\)"):
         check_dit(cfg, libero)
+
+
+def test_every_kairos_option_has_one_schema_entry_with_the_same_default():
+    """One source per setting: the backend's options are KairosOptions' fields; the node's schema
+    documents and validates each with the same default, and backend_options passes all of them."""
+    from dataclasses import MISSING, fields
+
+    from kairos_ros.backends.kairos_options import KairosOptions
+    from kairos_ros.core.params import validate_params
+    from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
+
+    schema = {spec.name: spec for spec in SCHEMA}
+    for f in fields(KairosOptions):
+        assert f.name in schema, f"kairos option '{f.name}' has no parameter in the world model's schema"
+        default = f.default if f.default is not MISSING else f.default_factory()
+        assert schema[f.name].default == default, (f.name, schema[f.name].default, default)
+    passed = backend_options(validate_params(SCHEMA, {"backend": "kairos"}))
+    assert set(passed) - {"num_predicted_frames"} == {f.name for f in fields(KairosOptions)}
+    kairos_only = {s.name for s in SCHEMA if s.description.startswith("kairos backend")}
+    assert kairos_only <= {f.name for f in fields(KairosOptions)}, kairos_only - {f.name for f in fields(KairosOptions)}
