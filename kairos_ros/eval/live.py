@@ -100,7 +100,7 @@ def write_sim_report(snapshot: dict, sim_state: dict, episode_start, video: list
         report["video"] = "episode.gif"
     with open(os.path.join(out_dir, "sim_report.json"), "w") as f:
         json.dump(report, f, indent=2)
-    refusals = {k: v for k, v in report["adapter"].items() if k.startswith("refused_") and v}
+    refusals = {k: v for k, v in report["adapter"].items() if k.startswith("refused_") and k != "refused_chunk" and v}
     lat = report["inference_latency"]
     lines = [f"# Closed-loop episode: {args.sim}, seed {args.seed}", "",
              f"- backend `{args.backend}` ({report['model']}), real-time factor {args.real_time_factor}",
@@ -108,8 +108,9 @@ def write_sim_report(snapshot: dict, sim_state: dict, episode_start, video: list
              + (f" after {took:.2f} s" if took is not None else "") + f", max reward {report['max_reward']:g}",
              f"- observations {report['counts'].get('observations', 0)}, chunks {report['counts'].get('predictions', 0)}, "
              f"trajectories {report['counts'].get('trajectories', 0)}",
-             "- adapter refusals: " + (", ".join(f"{k[len('refused_'):]} {v}" for k, v in sorted(refusals.items()))
-                                       or "none"),
+             f"- adapter refusals: {report['adapter'].get('refused_chunk', 0)} chunks"
+             + (" (" + ", ".join(f"{k[len('refused_'):]} {v}" for k, v in sorted(refusals.items())) + ")"
+                if refusals else ""),
              "- inference latency p50 / p99: " + (f"{lat['latency_p50'] * 1e3:.1f} / {lat['latency_p99'] * 1e3:.1f} ms"
                                                    if lat.get("latency_p50") is not None else "-")]
     if gif:
