@@ -177,6 +177,8 @@ def main(argv=None) -> int:
 
         need = required_subscriptions(nodes[0].param_files[0] if nodes[0].param_files else "")
         failure = _wait_for_nodes(monitor, sup, [p.name for p in nodes], need, stop)
+        if failure is None and not stop.is_set():
+            print(f"kairos-bringup: graph ready ({len(nodes)} nodes up, their subscriptions matched)", flush=True)
         if failure is None and player is not None and not stop.is_set():
             sup.start(player)
         episode_start = None

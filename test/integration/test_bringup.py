@@ -56,11 +56,25 @@ def bringup(*args, **kw):
 
 
 def started(proc) -> dict[str, int]:
-    assert wait_for(lambda: len(node_pids(proc.pid)) == 3 or proc.poll() is not None, 60), "nodes never started"
-    assert proc.poll() is None, proc.communicate()
-    pids = node_pids(proc.pid)
-    time.sleep(3.0)  # let the nodes finish starting
-    return pids
+    """Wait for the bringup's "graph ready" line (every node up with its subscriptions matched: past
+    start-up, where a signal is handled cleanly), then return the nodes' pids."""
+    import select
+
+    deadline = time.monotonic() + 90
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "graph ready" in line:
+                return node_pids(proc.pid)
+        elif proc.poll() is not None:
+            break
+    raise AssertionError("the graph never became ready:\n" + "".join(seen) + (proc.stderr.read() if proc.poll() is not None
+                                                                              else ""))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -40,16 +40,17 @@ def test_nodes_remove_their_shared_memory_segments():
     listener = Listener("cleanup_listener")  # this process's own participant exists before the snapshot
     time.sleep(0.5)
     before = segments()
-    nodes = [NodeProcess("kairos_ros.nodes.perception_node", "perception", {"camera_topics": ["/cleanup/cam"]}),
-             NodeProcess("kairos_ros.nodes.world_model_node", "world_model", {"backend": "hold"}),
-             NodeProcess("kairos_ros.nodes.adapter_node", "adapter", {"embodiment": "dual_arm"})]
+    # names no earlier test left in the graph: each node must really be up (past its signal set-up)
+    nodes = [NodeProcess("kairos_ros.nodes.perception_node", "perception_shm", {"camera_topics": ["/cleanup/cam"]}),
+             NodeProcess("kairos_ros.nodes.world_model_node", "world_model_shm", {"backend": "hold"}),
+             NodeProcess("kairos_ros.nodes.adapter_node", "adapter_shm", {"embodiment": "dual_arm"})]
     try:
         assert listener.wait_nodes([n.name for n in nodes], 60), "\n".join(n.output() for n in nodes)
         assert len(segments() - before) >= len(nodes), "the nodes' segments were expected in /dev/shm"
     finally:
         codes = {n.name: n.stop() for n in nodes}
         listener.close()
-    assert codes == {"perception": 0, "world_model": 0, "adapter": 0}, codes
+    assert codes == {"perception_shm": 0, "world_model_shm": 0, "adapter_shm": 0}, codes
     left = segments() - before
     assert not left, f"segments left in /dev/shm after the nodes exited: {sorted(left)}"
 
