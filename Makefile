@@ -11,7 +11,7 @@ EMBODIMENT ?= dual_arm
 # The embedded default: kairos-nano, whose bundled weights were trained for ALOHA; other robots
 # default to the extrapolate baseline (or BACKEND=kairos with your own weights in their profile).
 BACKEND ?= $(if $(filter dual_arm aloha,$(EMBODIMENT)),kairos,extrapolate)
-BAG ?= data/demo_dual_arm
+BAG ?= data/demo_transfer_cube
 # make demo: a simulated ALOHA (gym-aloha's MuJoCo model) doing TASK closed loop, driven by the graph;
 # the simulation runs at RTF x real time on /clock so a CPU model keeps up. make demo-bag replays BAG.
 TASK ?= aloha_transfer_cube
