@@ -68,9 +68,11 @@ def call(listener, srv_type, name, request):
 def test_initial_instruction_is_broadcast_and_reaches_observations(graph):
     listener, _ = graph
     assert wait_for(lambda: any(m.data == "pick up the cube" for m in listener.got("/kairos/instruction")), 10)
-    time.sleep(0.5)
-    feed(listener)
-    assert wait_for(lambda: any(o.instruction == "pick up the cube" for o in listener.got("/kairos/observation")), 10)
+
+    def fed_and_seen():  # inputs keep coming until perception (matched by now) has used the instruction
+        feed(listener, count=2)
+        return any(o.instruction == "pick up the cube" for o in listener.got("/kairos/observation"))
+    assert wait_for(fed_and_seen, 20)
 
 
 def test_set_instruction(graph):

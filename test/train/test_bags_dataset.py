@@ -51,7 +51,7 @@ def test_profile_settings_and_bag_discovery(tmp_path):
     assert s.camera_topics == ["/cameras/head/image_raw", "/cameras/left_wrist/image_raw",
                                "/cameras/right_wrist/image_raw"]
     assert (s.layout, s.tile_width, s.tile_height, s.rate) == ("robotwin", 32, 48, 10.0)
-    assert s.instruction.startswith("pick up")
+    assert s.instruction == "transfer the red cube to the other arm"  # the profile's world_model.instruction
     assert [b.name for b in find_bags([FIXTURES])] == ["dual_arm_sqlite3", "hand_compressed_mcap", "single_arm_mcap"]
     assert [b.name for b in find_bags(["data/demo_dual_arm/demo_dual_arm.mcap"])] == ["demo_dual_arm"]
     with pytest.raises(DatasetError, match="neither a rosbag2 folder"):
