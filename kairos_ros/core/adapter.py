@@ -10,7 +10,7 @@ from kairos_ros.core.blending import AbsolutePlan, ChunkBlender, DelayEstimator
 from kairos_ros.core.chunks import DEFAULT_BOUNDS, ChunkBounds, ChunkError, validate_chunk
 from kairos_ros.core.embodiment import EmbodimentSpec
 from kairos_ros.core.stamps import FUTURE_TOLERANCE, stamp_problem
-from kairos_ros.core.safety import SafetyState
+from kairos_ros.core.safety import SafetyLimits, SafetyState
 from kairos_ros.core.trajectory import TrajectoryPlan, chunk_to_trajectory, replan_positions
 from kairos_ros.core.types import ActionChunkData
 
@@ -92,3 +92,15 @@ class ChunkPlanner:
         """After a hold or a time jump: the next chunk starts from the measured state."""
         self.blender.reset()
         self.delay.reset()
+
+
+def planner_from_params(spec: EmbodimentSpec, p: dict, armed: bool) -> ChunkPlanner:
+    """The ChunkPlanner (with its SafetyState) that the adapter node's validated parameters describe;
+    the node and closed-loop evaluation both build it here. ValueError names a bad combination."""
+    limits = SafetyLimits(p["max_start_jump"], p["max_step"], p["velocity_tolerance"], p["watchdog_timeout"],
+                          p["acceleration_tolerance"])
+    bounds = ChunkBounds(p["max_chunk_rows"], p["max_step_period"], p["max_trajectory_duration"])
+    settings = PlannerSettings(p["max_chunk_age"], p["max_joint_state_age"], p["min_lead"],
+                               p["future_stamp_tolerance"], p["blend_mode"], p["blend_time"], p["ensemble_decay"],
+                               bounds)
+    return ChunkPlanner(spec, settings, SafetyState(spec, limits, armed=armed))

@@ -22,13 +22,13 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from kairos_msgs.msg import ActionChunk
-from kairos_ros.core.adapter import ChunkPlanner, PlannerSettings
-from kairos_ros.core.chunks import ChunkBounds, ChunkError, check_declared_size
+from kairos_ros.core.adapter import planner_from_params
+from kairos_ros.core.chunks import ChunkError, check_declared_size
 from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.core.params import ParameterError
-from kairos_ros.core.safety import CONTROLLER, PREVIEW, SafetyLimits, SafetyState
+from kairos_ros.core.safety import CONTROLLER, PREVIEW
 from kairos_ros.core.stamps import stamp_problem
 from kairos_ros.core.trajectory import plan_hold
 from kairos_ros.nodes.common import (declare_schema, diagnostic_array, now_sec, run_node, to_duration, to_sec, to_time,
@@ -55,18 +55,11 @@ class AdapterNode(Node):
         self.positions_stamp = 0.0
         self.estop_asserted = False  # level of the e-stop topic: its newest message
         try:
-            limits = SafetyLimits(p["max_start_jump"], p["max_step"], p["velocity_tolerance"], p["watchdog_timeout"],
-                                  p["acceleration_tolerance"])
+            self.planner = planner_from_params(self.spec, p, armed=p["armed_on_start"])
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
-        try:
-            self.bounds = ChunkBounds(p["max_chunk_rows"], p["max_step_period"], p["max_trajectory_duration"])
-        except ValueError as exc:
-            raise ParameterError(str(exc)) from exc
-        self.safety = SafetyState(self.spec, limits, armed=p["armed_on_start"])
-        self.planner = ChunkPlanner(self.spec, PlannerSettings(
-            p["max_chunk_age"], p["max_joint_state_age"], p["min_lead"], p["future_stamp_tolerance"], p["blend_mode"],
-            p["blend_time"], p["ensemble_decay"], self.bounds), self.safety)
+        self.safety = self.planner.safety
+        self.bounds = self.planner.settings.bounds
         self.started = self._now()
         topic = p["trajectory_topic"] or self.spec.controller_topic
         self.pubs = {CONTROLLER: self.create_publisher(JointTrajectory, topic, 10),

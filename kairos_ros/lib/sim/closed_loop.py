@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kairos_ros.core.adapter import ChunkPlanner, PlannerSettings
-from kairos_ros.core.chunks import ChunkBounds, ChunkError
+from kairos_ros.core.adapter import ChunkPlanner, planner_from_params
+from kairos_ros.core.chunks import ChunkError
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.jtc import Trajectory, TrajectoryExecutor, TrajectoryPoint
 from kairos_ros.core.joints import order_joint_state
 from kairos_ros.core.observation import ObservationHistory
 from kairos_ros.core.params import ParameterError, load_ros_params_yaml, validate_params
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
-from kairos_ros.core.safety import SafetyLimits, SafetyState
 
 CLOCK_OFFSET = 1000.0  # s added to the sim clock: stamps never sit at zero (zero means "now" to a controller)
 
@@ -86,7 +85,7 @@ class FastEpisode:
         self.backend = backend
         self.profile = profile
         self.spec = load_embodiment(task.info.embodiment)
-        p, w, a = profile.perception, profile.world_model, profile.adapter
+        p, w = profile.perception, profile.world_model
         self.cameras = list(p["camera_names"]) or list(task.info.cameras)
         missing = [c for c in self.cameras if c not in task.info.cameras]
         if missing:
@@ -100,12 +99,6 @@ class FastEpisode:
         self.video_camera = video_camera
         self.length = min(task.info.episode_length, max_duration) if max_duration > 0 else task.info.episode_length
         self.video_size = video_size
-        self.limits = SafetyLimits(a["max_start_jump"], a["max_step"], a["velocity_tolerance"], a["watchdog_timeout"],
-                                   a["acceleration_tolerance"])
-        self.settings = PlannerSettings(a["max_chunk_age"], a["max_joint_state_age"], a["min_lead"],
-                                        a["future_stamp_tolerance"], a["blend_mode"], a["blend_time"],
-                                        a["ensemble_decay"], ChunkBounds(a["max_chunk_rows"], a["max_step_period"],
-                                                                         a["max_trajectory_duration"]))
         self.controlled = list(self.spec.joint_names)
         index = {n: i for i, n in enumerate(task.joint_names)}
         self.to_task = [index[n] for n in self.controlled]
@@ -128,7 +121,7 @@ class FastEpisode:
         pipeline = self._perception()
         pipeline.instruction = self.profile.world_model["instruction"] or task.info.instruction
         history = ObservationHistory(self.history_length)
-        planner = ChunkPlanner(spec, self.settings, SafetyState(spec, self.limits, armed=True))
+        planner = planner_from_params(spec, self.profile.adapter, armed=True)  # as the adapter node builds it
         lo, hi = self.executor_limits
         executor = TrajectoryExecutor(self.controlled, lo, hi, spec.max_velocity)
         positions, velocities = self._state()
