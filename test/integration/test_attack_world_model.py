@@ -108,7 +108,11 @@ def test_imagine_flood_does_not_starve_control(wm):
     assert client.wait_for_server(timeout_sec=30)
     with Feeder(wm):
         assert wait_for(lambda: wm.got(f"{P}/chunk"), 60), wm.proc.output()[-2000:]
+        # the control rate without Imagine, measured in this run (the machine's speed varies threefold)
+        b0 = time.monotonic()
+        wait_for(lambda: time.monotonic() > b0 + 3.0, 5.0)
         t0 = time.monotonic()
+        baseline = len(chunks_between(wm, b0, t0)) / (t0 - b0)
         sends = [client.send_goal_async(Imagine.Goal(candidate=candidate())) for _ in range(50)]
         # every goal gets an answer (accepted or rejected), promptly
         assert wait_for(lambda: all(f.done() for f in sends), 20), sum(f.done() for f in sends)
@@ -121,11 +125,14 @@ def test_imagine_flood_does_not_starve_control(wm):
         assert cancel.result().return_code == 0  # ERROR_NONE: the cancel was accepted
         results = [h.get_result_async() for h in accepted]
         assert wait_for(lambda: all(r.done() for r in results), 60), "an accepted goal never ended"
-        # control kept flowing while the goals were answered and run (a 3 s window at least)
+        # control kept flowing while the goals were answered and run (a 3 s window at least): as a
+        # ratio to the baseline of this run, not a fixed rate. Before the scheduler, the 50 goals ran
+        # one after another on the control thread and no chunk came out for their whole duration; a
+        # second model instance on a lower-priority thread shares two cores, so half is expected.
         wait_for(lambda: time.monotonic() > t0 + 3.0, 5.0)
         t1 = time.monotonic()
-        during = chunks_between(wm, t0, t1)
-        assert len(during) >= int((t1 - t0) * 1.5), f"{len(during)} chunks in {t1 - t0:.1f} s"
+        during = len(chunks_between(wm, t0, t1)) / (t1 - t0)
+        assert during >= 0.25 * baseline, f"{during:.2f} chunks/s during the flood, {baseline:.2f} before"
     statuses = [r.result().status for r in results]
     assert 5 in statuses or 4 in statuses  # CANCELED (5) for the cancelled one, unless it had already SUCCEEDED (4)
     assert wait_for(lambda: int(counts(wm).get("scheduler.imagine_refused", 0)) >= 50 - QUEUE, 10), counts(wm)
