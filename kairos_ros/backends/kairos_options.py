@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from kairos_ros.model.checkpoint import valid_sha256
+from kairos_ros.core.digest import valid_sha256
 
 CHECKPOINTS = ("dit_checkpoint", "codec_checkpoint", "text_checkpoint")  # each with an optional <name>_sha256
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from kairos_ros.core.paths import find_data
+from kairos_ros.lib.profile import default_config
 
 BACKENDS = ("hold", "extrapolate", "kairos")
 PLAYER_MATCH_TIMEOUT = 30.0  # s the bag player waits for the nodes' input subscriptions to match
@@ -48,24 +49,6 @@ def format_param(value) -> str:
     if isinstance(value, str):
         return value if value else "''"
     return repr(value)
-
-
-def default_config(embodiment: str) -> str:
-    """config/<embodiment>.yaml, else the profile of the robot it names: a robot's name and its
-    aliases (urdf_adapters/<robot>/adapter.yaml) share one profile, e.g. dual_arm -> config/aloha.yaml."""
-    names = [embodiment]
-    try:
-        from kairos_ros.core.embodiment import load_embodiment
-
-        names += [n for n in load_embodiment(embodiment).names() if n != embodiment]
-    except ValueError:
-        pass  # not a robot: the error below names the file that was looked for
-    for name in names:
-        path = find_data("config", f"{name}.yaml")
-        if path is not None:
-            return path
-    raise ValueError(f"no bringup profile config/{embodiment}.yaml for embodiment '{embodiment}'; "
-                     "pass config:=<file>")
 
 
 def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: str = "",

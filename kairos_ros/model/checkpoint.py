@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import struct
 from dataclasses import dataclass, field
 
 import torch
+
+from kairos_ros.core.digest import valid_sha256
 
 _DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
            "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
@@ -25,7 +26,6 @@ _DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER = 100_000_000  # bytes; the safetensors library's own limit
 SIDECAR = ".sha256"  # `<file>.sha256`, sha256sum's format: "<64 hex digits>  <file name>"
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class CheckpointError(ValueError):
@@ -141,10 +141,6 @@ def _check_layout(path: str, tensors: dict, data_size: int) -> None:
 
 # -- integrity: sha256 sidecars and expected digests ----------------------------------------------
 _DIGESTS: dict = {}  # (realpath, dev, inode, size, mtime_ns) -> sha256 hex: a file is hashed once per process
-
-
-def valid_sha256(text: str) -> bool:
-    return isinstance(text, str) and bool(_HEX64.fullmatch(text))
 
 
 def file_sha256(path: str) -> str:

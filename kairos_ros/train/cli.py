@@ -48,6 +48,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from kairos_ros.lib.profile import default_config
+
 TRAIN_SEED_BASE = 1000
 CAMERAS = {"robotwin": ("head", "left_wrist", "right_wrist")}
 CHECKPOINT = "checkpoint.pt"
@@ -193,8 +195,6 @@ def _profile_path(args, embodiment: str) -> str:
         if not os.path.isfile(args.profile):
             raise TrainError(f"--profile '{args.profile}' does not exist")
         return args.profile
-    from kairos_ros.bringup.graph import default_config
-
     try:
         return default_config(embodiment)
     except ValueError:

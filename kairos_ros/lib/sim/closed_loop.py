@@ -20,8 +20,9 @@ from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.jtc import Trajectory, TrajectoryExecutor, TrajectoryPoint
 from kairos_ros.core.joints import order_joint_state
 from kairos_ros.core.observation import ObservationHistory
-from kairos_ros.core.params import ParameterError, load_ros_params_yaml, validate_params
+from kairos_ros.core.params import ParameterError
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
+from kairos_ros.lib.profile import Profile, load_profile, make_world_backend  # noqa: F401 (re-exported)
 
 CLOCK_OFFSET = 1000.0  # s added to the sim clock: stamps never sit at zero (zero means "now" to a controller)
 
@@ -39,41 +40,6 @@ class EpisodeResult:
     rejected_by_controller: int = 0
     latencies: list = field(default_factory=list)  # s per backend call
     frames: list = field(default_factory=list)  # (H, W, 3) uint8 of the video camera, when asked
-
-
-@dataclass
-class Profile:
-    """The parts of a bringup profile closed-loop evaluation needs, validated by the nodes' schemas."""
-    path: str
-    perception: dict
-    world_model: dict
-    adapter: dict
-
-
-def load_profile(path: str, backend: str, embodiment: str, world_overrides: dict | None = None) -> Profile:
-    """Read and validate a bringup profile's perception, world_model and adapter sections exactly as
-    the nodes do (their schemas), with the backend chosen here. ParameterError names the problem."""
-    from kairos_ros.nodes.adapter_params import SCHEMA as ADAPTER_SCHEMA
-    from kairos_ros.nodes.perception_params import SCHEMA as PERCEPTION_SCHEMA
-    from kairos_ros.nodes.world_model_params import SCHEMA as WORLD_SCHEMA
-
-    perception = validate_params(PERCEPTION_SCHEMA, {**load_ros_params_yaml(path, "perception"),
-                                                      "embodiment": embodiment})
-    world_raw = {**load_ros_params_yaml(path, "world_model"), "backend": backend, "embodiment": embodiment,
-                 **(world_overrides or {})}
-    world = validate_params(WORLD_SCHEMA, world_raw)
-    adapter = validate_params(ADAPTER_SCHEMA, {**load_ros_params_yaml(path, "adapter"), "embodiment": embodiment})
-    return Profile(str(path), perception, world, adapter)
-
-
-def make_world_backend(profile: Profile, spec):
-    from kairos_ros.backends import make_backend
-    from kairos_ros.nodes.world_model_params import backend_options
-
-    try:
-        return make_backend(profile.world_model["backend"], spec, **backend_options(profile.world_model))
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        raise ParameterError(str(exc)) from exc
 
 
 class FastEpisode:
