@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from kairos_ros.eval.bagsource import EvalError
+from kairos_ros.lib.bagsource import EvalError
 from kairos_ros.eval.compare import compare, crossover_text, write_comparison
 from kairos_ros.eval.offline import evaluate_bag
 from kairos_ros.eval.report import write_report

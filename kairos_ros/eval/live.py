@@ -61,7 +61,7 @@ def live_summary(snapshot: dict, spec: EmbodimentSpec, meta: dict) -> dict:
 
 
 def write_live_report(snapshot: dict, spec: EmbodimentSpec, args, out_dir: str):
-    from kairos_ros.tools import bagio
+    from kairos_ros.lib import bagio
 
     bag = os.path.abspath(args.bag)
     meta = {"bag": bag, "bag_name": os.path.basename(bag.rstrip("/")), "backend": args.backend, "rate": args.rate}

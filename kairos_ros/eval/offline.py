@@ -22,21 +22,17 @@ from importlib import metadata
 import numpy as np
 
 from kairos_ros.core.observation import ObservationHistory, compose
-from kairos_ros.eval.bagsource import (EvalError, camera_period, connections, detect_embodiment,
-                                       first_joint_names, load_joint_series, select_topics)
+from kairos_ros.lib.bagsource import (EvalError, camera_period, connections, default_layout, detect_embodiment,
+                                      first_joint_names, load_joint_series, select_topics)
 from kairos_ros.eval.framematch import FrameMatcher
 from kairos_ros.eval.report import jsonable
-from kairos_ros.tools import bagio
+from kairos_ros.lib import bagio
 
 PSNR_CAP = 100.0  # dB
 DEFAULTS = dict(embodiment=None, cameras=None, camera_names=None, layout=None, tile_width=160,
                 tile_height=128, horizon=32, step_period=0.0, history=8, num_predicted_frames=4,
                 max_steps=None, slop=0.05, rate=10.0, queue_size=10, joint_topic="/joint_states",
                 backend_params=None, progress=False)
-
-
-def default_layout(n_cameras: int) -> str:
-    return {1: "single", 3: "robotwin"}.get(n_cameras, "side_by_side")
 
 
 def _versions() -> dict:

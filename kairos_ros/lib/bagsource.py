@@ -1,11 +1,11 @@
-"""What the offline evaluator needs from a bag: camera topics, joint topic, embodiment, truth series."""
+"""What offline evaluation and bag datasets need from a bag: camera topics, joint topic, embodiment, truth series."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from kairos_ros.tools import bagio
+from kairos_ros.lib import bagio
 
 IMAGE_TYPES = (bagio.IMAGE, bagio.COMPRESSED)
 INSTRUCTION_TOPICS = ("/kairos/instruction", "/instruction")
@@ -14,6 +14,11 @@ _NAME_SKIP = {"image_raw", "image", "compressed", "image_rect", "image_color", "
 
 class EvalError(ValueError):
     """A bad evaluator argument (bag, topic, backend, embodiment); the message names the value."""
+
+
+def default_layout(n_cameras: int) -> str:
+    """The observation layout (core.observation) for a number of cameras when none is given."""
+    return {1: "single", 3: "robotwin"}.get(n_cameras, "side_by_side")
 
 
 def camera_name_from_topic(topic: str) -> str:

@@ -274,8 +274,8 @@ def _replay(reader, topics, pipeline, rate: float, counts: dict, sizes: dict) ->
     from kairos_ros.core.joints import JointStateError
     from kairos_ros.core.observation import compose
     from kairos_ros.core.sync import OutOfOrderError
-    from kairos_ros.eval.bagsource import connections
-    from kairos_ros.tools import bagio
+    from kairos_ros.lib.bagsource import connections
+    from kairos_ros.lib import bagio
 
     segments: list[list] = [[]]
     min_period = 1.0 / rate
@@ -353,10 +353,9 @@ def decode_bag(path, settings: DecodeSettings, embodiment: str | None = None) ->
     """Decode one bag (no cache). DatasetError naming the bag for anything wrong with it."""
     from kairos_ros.core.image import DEFAULT_MAX_IMAGE_PIXELS
     from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
-    from kairos_ros.eval.bagsource import (EvalError, camera_period, connections, detect_embodiment,
-                                           first_joint_names, load_joint_series, select_topics)
-    from kairos_ros.eval.offline import default_layout
-    from kairos_ros.tools import bagio
+    from kairos_ros.lib.bagsource import (EvalError, camera_period, connections, default_layout, detect_embodiment,
+                                          first_joint_names, load_joint_series, select_topics)
+    from kairos_ros.lib import bagio
 
     bag = Path(path)
     t0 = time.perf_counter()
@@ -493,8 +492,8 @@ def _load(file: Path, bag: Path) -> DecodedBag | None:
 def bag_embodiment(path, joint_topic: str = "/joint_states") -> str:
     """The embodiment a bag's first joint state names ("" when the bag has no such topic: decode_bag
     then names the problem). DatasetError for an unreadable bag or unknown joints."""
-    from kairos_ros.eval.bagsource import EvalError, detect_embodiment, first_joint_names
-    from kairos_ros.tools import bagio
+    from kairos_ros.lib.bagsource import EvalError, detect_embodiment, first_joint_names
+    from kairos_ros.lib import bagio
 
     bag = Path(path)
     try:

@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from kairos_ros.tools.urdf_math import Pose, axis_angle, fmt, quat_to_mat, sanitize, vec  # noqa: F401 (sanitize: API)
+from kairos_ros.lib.urdf_math import Pose, axis_angle, fmt, quat_to_mat, sanitize, vec  # noqa: F401 (sanitize: API)
 
 HINGE, SLIDE, BALL, FREE = 3, 2, 1, 0  # mjtJoint
 GEOM_SPHERE, GEOM_CAPSULE, GEOM_ELLIPSOID, GEOM_CYLINDER, GEOM_BOX, GEOM_MESH = 2, 3, 4, 5, 6, 7

@@ -221,7 +221,7 @@ def _bag_data(args, log):
         else:
             settings = replace(DecodeSettings(), **{k: v for k, v in overrides.items() if v is not None})
         if settings.instruction == "":
-            from kairos_ros.tools.make_bag import DEFAULT_INSTRUCTION
+            from kairos_ros.lib.synthetic_bag import DEFAULT_INSTRUCTION
 
             settings.instruction = DEFAULT_INSTRUCTION
         cache = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir()
@@ -239,7 +239,7 @@ def _bag_data(args, log):
 
 def _synthetic_data(args, log):
     from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.tools.make_bag import CAMERA_NAMES, DEFAULT_INSTRUCTION
+    from kairos_ros.lib.synthetic_bag import CAMERA_NAMES, DEFAULT_INSTRUCTION
     from kairos_ros.train.data import Episode, EpisodeConfig
 
     try:

@@ -1,7 +1,7 @@
 """Training data for kairos-nano: synthetic episodes drawn exactly as the project's bags are.
 
 An episode is what `kairos-make-bag --seed S` records for an embodiment: every joint follows the
-smooth motion of tools/synthetic.py, and each camera renders the scene of tools/synthetic.py at
+smooth motion of lib/synthetic.py, and each camera renders the scene of lib/synthetic.py at
 the bag's camera resolution and rate. Frames then go through the perception code (resize_rgb to
 the layout's tiles, Layout.compose), so the model sees what the perception node publishes.
 Episodes are pure functions of their seed; training seeds are kept apart from the seeds of the
@@ -24,7 +24,7 @@ import numpy as np
 from kairos_ros.core.image import make_layout, resize_rgb
 from kairos_ros.lib.dataset import Episode as BaseEpisode
 from kairos_ros.lib.dataset import EpisodeConfig, RecordedEpisode  # noqa: F401  (re-exported)
-from kairos_ros.tools.make_bag import synthetic_robot
+from kairos_ros.lib.synthetic_bag import synthetic_robot
 
 EVAL_SEEDS = frozenset(range(0, 100))  # the bundled demo and fixture bags use seeds below 100
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kairos_ros.eval.bagsource import EvalError
+from kairos_ros.lib.bagsource import EvalError
 from kairos_ros.eval.cli import main
 from kairos_ros.eval.offline import evaluate_bag
 from kairos_ros.eval.report import write_report

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from kairos_ros.eval.cli import main as eval_main
-from kairos_ros.tools import bagio
+from kairos_ros.lib import bagio
 from kairos_ros.tools.sim_cli import main as sim_main
 
 JOINTS = 16

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.tools import bagio
-from kairos_ros.tools.make_bag import main, make_bag, parse_args
+from kairos_ros.lib import bagio
+from kairos_ros.lib.synthetic_bag import make_bag
+from kairos_ros.tools.make_bag import main, parse_args
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bags"
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo_dual_arm"

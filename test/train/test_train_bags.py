@@ -94,7 +94,7 @@ def test_bad_bags_are_named_before_training(tmp_path, bags, capsys):
     no_cams = tmp_path / "no_cams"
     from rosbags.rosbag2 import Reader
 
-    from kairos_ros.tools import bagio
+    from kairos_ros.lib import bagio
 
     for dst, drop in ((no_joints, "/joint_states"), (no_cams, "/cameras/head/image_raw")):
         with Reader(good / "ep0") as r:

@@ -35,7 +35,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kairos_ros.lib.sim.base import SimTask, TaskInfo  # noqa: E402
-from kairos_ros.tools.urdf_math import sanitize  # noqa: E402
+from kairos_ros.lib.urdf_math import sanitize  # noqa: E402
 
 CONTROL_PERIOD = 0.02
 HEAD_CAMERA = dict(lookat=(1.0, 0.96, 0.14), distance=0.5, azimuth=55.0, elevation=-25.0)

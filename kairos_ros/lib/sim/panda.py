@@ -34,7 +34,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kairos_ros.lib.sim.base import SimTask, TaskInfo  # noqa: E402
-from kairos_ros.tools.urdf_math import sanitize  # noqa: E402
+from kairos_ros.lib.urdf_math import sanitize  # noqa: E402
 
 ARM_JOINTS = tuple(f"robot:panda0_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("robot:panda0_finger_joint1", "robot:panda0_finger_joint2")

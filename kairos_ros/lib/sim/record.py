@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kairos_ros.tools import bagio
+from kairos_ros.lib import bagio
 
 BOOL = "std_msgs/msg/Bool"
 SUCCESS_TOPIC = "/kairos/sim/success"
