@@ -30,6 +30,27 @@ def observation_from_msg(msg: Observation, with_composed: bool = True) -> Observ
         image_stamps=[to_sec(img.header.stamp) for img in msg.images])
 
 
+def observation_to_msg(obs: ObservationData, layout: str, frame_id: str = "") -> Observation:
+    """The synchronised set as perception publishes it: raw images (each with its own stamp and the
+    camera name as frame_id), the joint state with its stamp, the instruction."""
+    msg = Observation()
+    msg.header.stamp = to_time(obs.stamp)
+    msg.header.frame_id = frame_id
+    msg.camera_names = list(obs.camera_names)
+    msg.layout = layout
+    stamps = obs.image_stamps or [obs.stamp] * len(obs.images)
+    msg.images = [rgb_to_image_msg(img, to_time(stamp), name) for img, stamp, name in
+                  zip(obs.images, stamps, obs.camera_names)]
+    js = obs.joint_state
+    msg.joint_state.header.stamp = to_time(js.stamp)
+    msg.joint_state.name = list(js.names)
+    msg.joint_state.position = [float(x) for x in js.positions]
+    if js.velocities is not None:
+        msg.joint_state.velocity = [float(x) for x in js.velocities]
+    msg.instruction = obs.instruction
+    return msg
+
+
 def chunk_to_msg(chunk: ActionChunkData, frame_id: str = "") -> ActionChunk:
     msg = ActionChunk()
     msg.header.stamp = to_time(chunk.stamp)

@@ -9,17 +9,18 @@ from std_msgs.msg import String
 
 from kairos_msgs.msg import Observation
 from kairos_ros.core.diagnostics import ProblemCounter, RateMeter
-from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core import stamps
+from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.image import ImageError, ImageTooLargeError
 from kairos_ros.core.joints import JointStateError
 from kairos_ros.core.params import ParameterError
+from kairos_ros.core.rate import PublishRateLimiter
 from kairos_ros.core.realtime import limit_torch_threads
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
 from kairos_ros.core.sync import OutOfOrderError
 from kairos_ros.nodes.common import (cv_bridge_available, declare_schema, diagnostic_array, image_msg_to_rgb,
-                                     now_sec, rgb_to_image_msg, run_node, to_sec, to_time, warn_problem)
-
+                                     now_sec, run_node, to_sec, warn_problem)
+from kairos_ros.nodes.convert import observation_to_msg
 from kairos_ros.nodes.perception_params import SCHEMA
 
 
@@ -67,11 +68,9 @@ class PerceptionNode(Node):
         self.create_subscription(String, p["instruction_topic"], self._on_instruction, latched)
         self.pub = self.create_publisher(Observation, p["observation_topic"], 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.min_period = 1.0 / p["rate_hz"]
-        self.last_publish = None
-        # Inputs trigger publishing. A set held back by the rate limit is flushed by a one-shot timer
-        # armed for the moment the limit lifts (a periodic flush timer at twice rate_hz would burn a
-        # core at high rates and delay every other callback of this node).
+        # Inputs trigger publishing, at most rate_hz times per second; a set held back by the limit
+        # is flushed by a one-shot timer armed for the moment the limit lifts (core/rate.py).
+        self.limiter = PublishRateLimiter(p["rate_hz"])
         self.flush_timer = None
         self.create_timer(p["diagnostics_period"], self._diagnostics)
         self.get_logger().info(f"perception: cameras {dict(zip(names, topics))}, layout {p['layout']} "
@@ -131,20 +130,18 @@ class PerceptionNode(Node):
     def _after_input(self) -> None:
         if self.pipeline.take_reset():
             self.problems.problem("time_jump", "input stamps jumped backwards")
-            self.last_publish = None
+            self.limiter.reset()
             self.get_logger().warning("input stamps jumped backwards (bag loop or clock reset): "
                                       "synchronisation state cleared")
         now = now_sec(self)
-        if self.last_publish is not None and now < self.last_publish:
-            self.last_publish = None  # the clock itself went backwards (sim time, looping bag)
+        decision = self.limiter.decide(now)
+        if decision.clock_jumped:
             self._cancel_flush()  # armed on the old timeline, it might never come due
-        # A small margin keeps a source at exactly rate_hz from being throttled by jitter.
-        wait = 0.0 if self.last_publish is None else 0.9 * self.min_period - (now - self.last_publish)
-        if wait <= 0.0:
+        if decision.publish:
             if self._publish():
-                self.last_publish = now
+                self.limiter.published(now)
         elif self.flush_timer is None:
-            self.flush_timer = self.create_timer(max(wait, 1e-4), self._flush)
+            self.flush_timer = self.create_timer(decision.wait, self._flush)
 
     def _cancel_flush(self) -> None:
         if self.flush_timer is not None:
@@ -162,20 +159,7 @@ class PerceptionNode(Node):
         obs = self.pipeline.poll(compose=False)
         if obs is None:
             return False
-        msg = Observation()
-        msg.header.stamp = to_time(obs.stamp)
-        msg.header.frame_id = self.params["frame_id"]
-        msg.camera_names = list(obs.camera_names)
-        msg.layout = self.params["layout"]
-        msg.images = [rgb_to_image_msg(img, to_time(stamp), name) for img, stamp, name in
-                      zip(obs.images, obs.image_stamps, obs.camera_names)]
-        js = obs.joint_state
-        msg.joint_state.header.stamp = to_time(js.stamp)
-        msg.joint_state.name = list(js.names)
-        msg.joint_state.position = [float(x) for x in js.positions]
-        if js.velocities is not None:
-            msg.joint_state.velocity = [float(x) for x in js.velocities]
-        msg.instruction = obs.instruction
+        msg = observation_to_msg(obs, self.params["layout"], self.params["frame_id"])
         self.pub.publish(msg)
         self.published += 1
         self.rate.tick()
