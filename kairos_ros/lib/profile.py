@@ -15,10 +15,10 @@ from kairos_ros.backends import make_backend
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.params import ParameterError, load_ros_params_yaml, validate_params
 from kairos_ros.core.paths import find_data
-from kairos_ros.nodes.adapter_params import SCHEMA as ADAPTER_SCHEMA
-from kairos_ros.nodes.perception_params import SCHEMA as PERCEPTION_SCHEMA
-from kairos_ros.nodes.world_model_params import SCHEMA as WORLD_SCHEMA
-from kairos_ros.nodes.world_model_params import backend_options
+from kairos_ros.params.adapter import SCHEMA as ADAPTER_SCHEMA
+from kairos_ros.params.perception import SCHEMA as PERCEPTION_SCHEMA
+from kairos_ros.params.world_model import SCHEMA as WORLD_SCHEMA
+from kairos_ros.params.world_model import backend_options
 
 INSTRUCTION_RULE = ("the profile's world_model.instruction at the start; each message on the instruction topic "
                     "replaces it (the newest wins)")

@@ -34,8 +34,7 @@ from kairos_ros.core.trajectory import plan_hold
 from kairos_ros.nodes.common import (declare_schema, diagnostic_array, now_sec, run_node, to_duration, to_sec, to_time,
                                      warn_problem)
 from kairos_ros.nodes.convert import chunk_from_msg
-
-from kairos_ros.nodes.adapter_params import SCHEMA
+from kairos_ros.params.adapter import SCHEMA
 
 
 class AdapterNode(Node):

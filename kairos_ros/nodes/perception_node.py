@@ -21,7 +21,7 @@ from kairos_ros.core.sync import OutOfOrderError
 from kairos_ros.nodes.common import (cv_bridge_available, declare_schema, diagnostic_array, image_msg_to_rgb,
                                      now_sec, run_node, to_sec, warn_problem)
 from kairos_ros.nodes.convert import observation_to_msg
-from kairos_ros.nodes.perception_params import SCHEMA
+from kairos_ros.params.perception import SCHEMA
 
 
 def camera_name_from_topic(topic: str) -> str:

@@ -37,7 +37,7 @@ from kairos_ros.core.stamps import stamp_problem
 from kairos_ros.core.text import InstructionError, check_instruction
 from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, to_sec, warn_problem
 from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, future_to_msg, observation_from_msg
-from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
+from kairos_ros.params.world_model import SCHEMA, backend_options
 
 
 

@@ -5,17 +5,16 @@ import os
 import sys
 
 from kairos_ros.core.params import schema_markdown
+from kairos_ros.params.adapter import SCHEMA as ADAPTER
+from kairos_ros.params.perception import SCHEMA as PERCEPTION
+from kairos_ros.params.sim import SCHEMA as SIM
+from kairos_ros.params.visualizer import SCHEMA as VISUALIZER
+from kairos_ros.params.world_model import SCHEMA as WORLD_MODEL
 
 HEADER = "# Node parameters\n\nGenerated from the parameter schemas by `python -m kairos_ros.tools.gen_param_docs`.\n"
 
 
 def render() -> str:
-    from kairos_ros.nodes.adapter_params import SCHEMA as ADAPTER
-    from kairos_ros.nodes.perception_params import SCHEMA as PERCEPTION
-    from kairos_ros.nodes.sim_node import SCHEMA as SIM
-    from kairos_ros.nodes.visualizer_node import SCHEMA as VISUALIZER
-    from kairos_ros.nodes.world_model_params import SCHEMA as WORLD_MODEL
-
     parts = [HEADER]
     for title, schema in (("perception_node", PERCEPTION), ("world_model_node", WORLD_MODEL),
                           ("adapter_node", ADAPTER), ("visualizer_node", VISUALIZER), ("sim_node", SIM)):

@@ -14,7 +14,7 @@ from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.params import load_ros_params_yaml, validate_params
 from kairos_ros.core.types import JointStateData, ObservationData
 from kairos_ros.eval.offline import evaluate_bag
-from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
+from kairos_ros.params.world_model import SCHEMA, backend_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROFILE = os.path.join(REPO, "config", "aloha.yaml")

@@ -157,7 +157,7 @@ def test_every_kairos_option_has_one_schema_entry_with_the_same_default():
 
     from kairos_ros.backends.kairos_options import KairosOptions
     from kairos_ros.core.params import validate_params
-    from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
+    from kairos_ros.params.world_model import SCHEMA, backend_options
 
     schema = {spec.name: spec for spec in SCHEMA}
     for f in fields(KairosOptions):

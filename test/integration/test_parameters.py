@@ -80,9 +80,9 @@ def test_every_profile_is_checked():
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_config_files_validate_through_schemas(profile):
     from kairos_ros.core.params import load_ros_params_yaml, validate_params
-    from kairos_ros.nodes.adapter_node import SCHEMA as ADAPTER
-    from kairos_ros.nodes.perception_node import SCHEMA as PERCEPTION
-    from kairos_ros.nodes.world_model_params import SCHEMA as WORLD_MODEL
+    from kairos_ros.params.adapter import SCHEMA as ADAPTER
+    from kairos_ros.params.perception import SCHEMA as PERCEPTION
+    from kairos_ros.params.world_model import SCHEMA as WORLD_MODEL
 
     path = os.path.join(REPO, "config", f"{profile}.yaml")
     for node, schema, extra in (("perception", PERCEPTION, {}), ("world_model", WORLD_MODEL, {}),

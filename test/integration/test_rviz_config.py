@@ -10,7 +10,7 @@ from integration.test_launch_file import _context, _load_launch_file
 from kairos_ros.bringup.graph import describe_graph
 from kairos_ros.core.params import validate_params
 from kairos_ros.core.visualization import GHOST_DESCRIPTION, GHOST_JOINT_STATES, GHOST_PREFIX
-from kairos_ros.nodes.visualizer_node import SCHEMA
+from kairos_ros.params.visualizer import SCHEMA
 
 RVIZ = os.path.join(REPO, "config", "kairos.rviz")
 FIXTURE = os.path.join(REPO, "test", "fixtures", "planar_arm", "adapter.yaml")

@@ -19,7 +19,7 @@ from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.params import load_ros_params_yaml, validate_params
 from kairos_ros.model.checkpoint import (CheckpointError, check_sha256, file_sha256, load_checkpoint, read_header,
                                          read_sidecar, save_checkpoint, write_sidecar)
-from kairos_ros.nodes.world_model_params import SCHEMA, backend_options
+from kairos_ros.params.world_model import SCHEMA, backend_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = os.path.join(REPO, "data", "models", "kairos-nano-aloha")
