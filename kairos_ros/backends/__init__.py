@@ -23,6 +23,9 @@ def _kairos(spec, **params):
 def make_backend(name: str, spec, **params) -> Backend:
     if name == "kairos":
         return _kairos(spec, **params)
+    if name == "official":  # the official Kairos service over its pickle protocol (backends/official_backend.py)
+        from kairos_ros.backends.official_backend import make_official
+        return make_official(spec, **params)
     if name not in BACKENDS:
         raise ValueError(f"unknown backend '{name}' (known: {sorted([*BACKENDS, 'kairos'])})")
     try:
