@@ -31,8 +31,8 @@ from kairos_ros.core.params import ParameterError
 from kairos_ros.core.safety import CONTROLLER, PREVIEW
 from kairos_ros.core.stamps import stamp_problem
 from kairos_ros.core.trajectory import plan_hold
-from kairos_ros.nodes.common import (declare_schema, diagnostic_array, now_sec, run_node, to_duration, to_sec, to_time,
-                                     warn_problem)
+from kairos_ros.lib.rostime import to_duration, to_sec, to_time
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, warn_problem
 from kairos_ros.nodes.convert import chunk_from_msg
 from kairos_ros.params.adapter import SCHEMA
 

@@ -1,4 +1,5 @@
-"""rclpy glue shared by every node: parameters from a schema, the main() shape, conversions."""
+"""rclpy glue shared by every node: parameters from a schema, the main() shape, image messages and
+diagnostics. Seconds <-> Time/Duration conversion is lib/rostime.py (no rclpy)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ _PARENT_PID = os.getppid()
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Duration, Time
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -237,26 +238,6 @@ def warn_problem(node: Node, problems, key: str, message: str, note: str = "") -
 def now_sec(node: Node) -> float:
     """The node's clock (sim time when use_sim_time) in seconds."""
     return node.get_clock().now().nanoseconds * 1e-9
-
-
-def to_sec(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def to_time(seconds: float) -> Time:
-    sec = int(np.floor(seconds))
-    nsec = int(round((seconds - sec) * 1e9))
-    if nsec >= 1_000_000_000:
-        sec, nsec = sec + 1, nsec - 1_000_000_000
-    return Time(sec=max(sec, 0), nanosec=nsec if sec >= 0 else 0)
-
-
-def to_duration(seconds: float) -> Duration:
-    sec = int(np.floor(seconds))
-    nsec = int(round((seconds - sec) * 1e9))
-    if nsec >= 1_000_000_000:
-        sec, nsec = sec + 1, nsec - 1_000_000_000
-    return Duration(sec=sec, nanosec=nsec)
 
 
 def _load_cv_bridge():

@@ -6,7 +6,8 @@ import numpy as np
 from kairos_msgs.msg import ActionChunk, Observation, PredictedFuture
 from kairos_ros.core.observation import compose
 from kairos_ros.core.types import ActionChunkData, JointStateData, ObservationData, PredictionData
-from kairos_ros.nodes.common import image_msg_to_rgb, rgb_to_image_msg, to_duration, to_sec, to_time
+from kairos_ros.lib.rostime import to_duration, to_sec, to_time
+from kairos_ros.nodes.common import image_msg_to_rgb, rgb_to_image_msg
 
 
 def observation_from_msg(msg: Observation, with_composed: bool = True) -> ObservationData:

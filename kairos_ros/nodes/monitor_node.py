@@ -23,7 +23,8 @@ from kairos_msgs.srv import ResetSim
 from kairos_ros.core.diagnostics import LatencyStats, RateMeter
 from kairos_ros.core.embodiment import EmbodimentSpec
 from kairos_ros.core.joints import JointStateError, order_joint_state
-from kairos_ros.nodes.common import image_msg_to_rgb, to_sec
+from kairos_ros.lib.rostime import to_sec
+from kairos_ros.nodes.common import image_msg_to_rgb
 from kairos_ros.nodes.convert import chunk_from_msg
 
 MAX_RECORDS = 200_000

@@ -18,8 +18,9 @@ from kairos_ros.core.rate import PublishRateLimiter
 from kairos_ros.core.realtime import limit_torch_threads
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
 from kairos_ros.core.sync import OutOfOrderError
-from kairos_ros.nodes.common import (cv_bridge_available, declare_schema, diagnostic_array, image_msg_to_rgb,
-                                     now_sec, run_node, to_sec, warn_problem)
+from kairos_ros.lib.rostime import to_sec
+from kairos_ros.nodes.common import (cv_bridge_available, declare_schema, diagnostic_array, image_msg_to_rgb, now_sec,
+                                     run_node, warn_problem)
 from kairos_ros.nodes.convert import observation_to_msg
 from kairos_ros.params.perception import SCHEMA
 

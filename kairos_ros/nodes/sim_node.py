@@ -51,8 +51,8 @@ from kairos_ros.core.diagnostics import ERROR, ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.jtc import Trajectory, TrajectoryExecutor, TrajectoryPoint
 from kairos_ros.core.params import ParameterError
-from kairos_ros.nodes.common import (declare_schema, diagnostic_array, rgb_to_image_msg, run_node, to_sec, to_time,
-                                     warn_problem)
+from kairos_ros.lib.rostime import to_sec, to_time
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, rgb_to_image_msg, run_node, warn_problem
 from kairos_ros.params.sim import SCHEMA
 
 STARTUP_TIMEOUT = 300.0  # s for the task's models to load (first import of MuJoCo, assets)

@@ -35,7 +35,8 @@ from kairos_ros.core.params import ParameterError
 from kairos_ros.core.scheduler import CONTROL, IMAGINE, RESET, Cancelled, InferenceScheduler
 from kairos_ros.core.stamps import stamp_problem
 from kairos_ros.core.text import InstructionError, check_instruction
-from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, to_sec, warn_problem
+from kairos_ros.lib.rostime import to_sec
+from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, warn_problem
 from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, future_to_msg, observation_from_msg
 from kairos_ros.params.world_model import SCHEMA, backend_options
 

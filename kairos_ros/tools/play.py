@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from kairos_ros.nodes.common import to_time
+from kairos_ros.lib.rostime import to_time
 
 
 def parse_args(argv=None) -> argparse.Namespace:

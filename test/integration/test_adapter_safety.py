@@ -13,7 +13,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from integration.rosutil import Listener, NodeProcess, wait_for
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.nodes.common import to_time
+from kairos_ros.lib.rostime import to_time
 
 SPEC = load_embodiment("single_arm")
 CAM = "/safety/cam/image_raw"

@@ -18,7 +18,7 @@ from integration.rosutil import Listener, NodeProcess, wait_for
 from kairos_msgs.msg import ActionChunk
 from kairos_ros.core.embodiment import load_embodiment, state_to_slots
 from kairos_ros.core.types import ActionChunkData
-from kairos_ros.nodes.common import to_time
+from kairos_ros.lib.rostime import to_time
 from kairos_ros.nodes.convert import chunk_to_msg
 
 SPEC = load_embodiment("single_arm")

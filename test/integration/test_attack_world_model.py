@@ -18,7 +18,7 @@ from kairos_msgs.msg import ActionChunk, Observation
 from kairos_msgs.srv import ResetWorldState, SetInstruction
 from kairos_ros.core.embodiment import load_embodiment, state_to_slots
 from kairos_ros.core.types import ActionChunkData
-from kairos_ros.nodes.common import to_time
+from kairos_ros.lib.rostime import to_time
 from kairos_ros.nodes.convert import chunk_to_msg
 
 SPEC = load_embodiment("dual_arm")

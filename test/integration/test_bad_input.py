@@ -12,7 +12,7 @@ from trajectory_msgs.msg import JointTrajectory
 from integration.rosutil import Listener, NodeProcess, wait_for
 from kairos_msgs.msg import ActionChunk, Observation
 from kairos_ros.core.embodiment import load_embodiment, state_to_slots
-from kairos_ros.nodes.common import to_duration, to_time
+from kairos_ros.lib.rostime import to_duration, to_time
 
 SPEC = load_embodiment("single_arm")
 CAM = "/bad/cam/image_raw"

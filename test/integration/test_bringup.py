@@ -170,7 +170,7 @@ def test_world_model_death_under_bringup_ends_with_a_hold(tmp_path):
 
     from integration.rosutil import Listener
     from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.nodes.common import to_time
+    from kairos_ros.lib.rostime import to_time
 
     spec = load_embodiment("dual_arm")
     profile = yaml.safe_load(open(os.path.join(REPO, "config", "aloha.yaml")))

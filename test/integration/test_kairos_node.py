@@ -15,7 +15,7 @@ from kairos_msgs.action import Imagine
 from kairos_msgs.msg import ActionChunk, Observation, PredictedFuture, WorldModelStatus
 from kairos_msgs.srv import ResetWorldState
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.nodes.common import to_duration, to_time
+from kairos_ros.lib.rostime import to_duration, to_time
 
 SPEC = load_embodiment("dual_arm")
 CAM = "/kn/cam/image_raw"

@@ -10,7 +10,7 @@ from sensor_msgs.msg import Image, JointState
 from integration.rosutil import Listener, NodeProcess
 from kairos_msgs.msg import Observation
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.nodes.common import to_sec, to_time
+from kairos_ros.lib.rostime import to_sec, to_time
 
 SPEC = load_embodiment("single_arm")
 CAM = "/rate/cam/image_raw"

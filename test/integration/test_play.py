@@ -10,7 +10,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 
 from integration.rosutil import REPO, Listener, wait_for
-from kairos_ros.nodes.common import to_sec
+from kairos_ros.lib.rostime import to_sec
 
 BAGS = os.path.join(REPO, "test", "fixtures", "bags")
 

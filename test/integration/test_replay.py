@@ -14,7 +14,7 @@ from trajectory_msgs.msg import JointTrajectory
 from integration.rosutil import REPO, Listener
 from kairos_msgs.msg import ActionChunk, Observation, PredictedFuture
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.nodes.common import to_sec
+from kairos_ros.lib.rostime import to_sec
 
 BAGS = os.path.join(REPO, "test", "fixtures", "bags")
 

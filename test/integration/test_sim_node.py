@@ -14,7 +14,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from integration.rosutil import Listener, NodeProcess, wait_for
 from kairos_msgs.srv import ResetSim
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.nodes.common import to_duration, to_sec
+from kairos_ros.lib.rostime import to_duration, to_sec
 
 pytest.importorskip("mujoco")
 pytest.importorskip("gym_aloha")

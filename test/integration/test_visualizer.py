@@ -16,7 +16,7 @@ from kairos_msgs.msg import PredictedFuture
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.kinematics import Kinematics, chunk_path
 from kairos_ros.core.types import ActionChunkData, PredictionData
-from kairos_ros.nodes.common import to_duration
+from kairos_ros.lib.rostime import to_duration
 from kairos_ros.nodes.convert import future_to_msg
 
 FIXTURE = os.path.join(REPO, "test", "fixtures", "planar_arm")

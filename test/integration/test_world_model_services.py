@@ -12,7 +12,7 @@ from kairos_msgs.action import Imagine
 from kairos_msgs.msg import ActionChunk, Observation, WorldModelStatus
 from kairos_msgs.srv import ResetWorldState, SetInstruction
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.nodes.common import to_duration, to_time
+from kairos_ros.lib.rostime import to_duration, to_time
 
 SPEC = load_embodiment("single_arm")
 CAM = "/svc/cam/image_raw"
