@@ -20,14 +20,25 @@ def _kairos(spec, **params):
         raise ValueError(str(exc)) from exc
 
 
+def _remote(spec, **params):
+    from kairos_ros.backends.remote_backend import RemoteBackend
+
+    try:
+        return RemoteBackend(spec, **params)
+    except TypeError as exc:
+        raise ValueError(f"backend 'remote': bad parameters {sorted(params)}: {exc}") from exc
+
+
 def make_backend(name: str, spec, **params) -> Backend:
     if name == "kairos":
         return _kairos(spec, **params)
     if name == "official":  # the official Kairos service over its pickle protocol (backends/official_backend.py)
         from kairos_ros.backends.official_backend import make_official
         return make_official(spec, **params)
+    if name == "remote":  # a world model served by kairos-serve (backends/remote_backend.py)
+        return _remote(spec, **params)
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend '{name}' (known: {sorted([*BACKENDS, 'kairos'])})")
+        raise ValueError(f"unknown backend '{name}' (known: {sorted([*BACKENDS, 'kairos', 'remote'])})")
     try:
         return BACKENDS[name](spec, **params)
     except TypeError as exc:

@@ -8,8 +8,9 @@ from kairos_ros.model.config import PRESETS
 
 SCHEMA = [
     ParamSpec("backend", "str", "hold", "Prediction backend: 'hold' and 'extrapolate' are honest "
-              "baselines (no learned model); 'kairos' runs the world-action model.",
-              choices=["hold", "extrapolate", "kairos"], read_only=True),
+              "baselines (no learned model); 'kairos' runs the world-action model; 'remote' asks kairos-serve "
+              "for it over a websocket (remote_* parameters).",
+              choices=["hold", "extrapolate", "kairos", "remote"], read_only=True),
     ParamSpec("embodiment", "str", "dual_arm", "Embodiment whose unified action slots are predicted.",
               read_only=True),
     ParamSpec("horizon", "int", 32, "Rows per action chunk.", min=1, max=1024, read_only=True),
@@ -138,9 +139,41 @@ SCHEMA = [
 
 
 
+REMOTE_SCHEMA = [
+    ParamSpec("remote_url", "str", "ws://127.0.0.1:8765", "remote backend: kairos-serve's address, ws://host:port "
+              "or wss://host:port (TLS). Plain ws:// is refused for a host that is not loopback unless "
+              "remote_allow_plaintext.", read_only=True),
+    ParamSpec("remote_token_file", "str", "", "remote backend: file holding the bearer token (empty: the "
+              "KAIROS_REMOTE_TOKEN environment variable). The token is sent in the handshake only, never logged.",
+              read_only=True),
+    ParamSpec("remote_ca_file", "str", "", "remote backend: CA certificate (PEM) that signs the server's TLS "
+              "certificate (empty: the system's CAs).", read_only=True),
+    ParamSpec("remote_allow_plaintext", "bool", False, "remote backend: allow ws:// to a host that is not loopback "
+              "(token and observations in clear).", read_only=True),
+    ParamSpec("remote_connect_timeout", "float", 2.0, "remote backend: deadline for the connection, TLS, token "
+              "check and hello (s).", min=0.05, max=60.0, read_only=True),
+    ParamSpec("remote_reply_timeout", "float", 1.0, "remote backend: deadline for a chunk (and for its predicted "
+              "frames) after the observation is sent (s). A late chunk is given up: nothing is published for that "
+              "observation.", min=0.01, max=600.0, read_only=True),
+    ParamSpec("remote_backoff_max", "float", 5.0, "remote backend: a lost link is retried after 0.1 s, doubling up "
+              "to this many seconds between attempts.", min=0.1, max=300.0, read_only=True),
+    ParamSpec("remote_image_encoding", "str", "raw", "remote backend: the composed frame as raw uint8 (exact; "
+              "128x144x3 = 55 kB) or JPEG (smaller, lossy).", choices=["raw", "jpeg"], read_only=True),
+    ParamSpec("remote_jpeg_quality", "int", 90, "remote backend: JPEG quality when remote_image_encoding is jpeg.",
+              min=1, max=100, read_only=True),
+    ParamSpec("remote_max_message_bytes", "int", 16 * 2**20, "remote backend: largest reply accepted (bytes; "
+              "predicted frames make the largest).", min=1024, max=2**30, read_only=True),
+]
+SCHEMA += REMOTE_SCHEMA
+REMOTE_KEYS = tuple(spec.name for spec in REMOTE_SCHEMA)
+
+
 def backend_options(params: dict) -> dict:
     """The subset of validated parameters the chosen backend's constructor takes."""
     options = {"num_predicted_frames": params["num_predicted_frames"]}
     if params["backend"] == "kairos":
         options.update({key: params[key] for key in KAIROS_KEYS})
+    if params["backend"] == "remote":
+        options.update({key: params[key] for key in REMOTE_KEYS}, horizon=params["horizon"],
+                       step_period=params["step_period"], publish_frames=params["publish_frames"])
     return options
