@@ -63,7 +63,8 @@ class WorldModelNode(Node):
             # Imagine on a model instance of its own, on a thread of its own: a long Imagine (predicted
             # frames: seconds on a CPU) then never holds up a control chunk.
             self.imagine_backend = (make_backend(p["backend"], self.spec, **backend_options(p))
-                                    if p["imagine_worker"] == "separate" and p["imagine_queue"] > 0 else None)
+                                    if p["imagine_worker"] == "separate" and p["imagine_queue"] > 0
+                                    and p["backend"] != "remote" else None)  # remote: no Imagine, one session
         except (ValueError, KeyError, FileNotFoundError) as exc:
             raise ParameterError(str(exc)) from exc
         fixed = getattr(self.backend, "required_horizon", None)
@@ -365,7 +366,8 @@ class WorldModelNode(Node):
         self.diag_pub.publish(diagnostic_array(self, "inference", self.problems, {
             **{f"scheduler.{k}": v for k, v in self.scheduler.counts.items()}, "imagine_active": self.scheduler.active,
             "backend": self.backend.name, "rate_hz": f"{msg.rate_hz:.2f}", "dropped": self.dropped,
-            "latency_p50": f"{msg.latency_p50:.4f}", "latency_p99": f"{msg.latency_p99:.4f}"}))
+            "latency_p50": f"{msg.latency_p50:.4f}", "latency_p99": f"{msg.latency_p99:.4f}",
+            **getattr(self.backend, "diagnostics", dict)()}))  # remote: link state, reconnects, round trip
 
     def close(self) -> None:
         self.scheduler.stop()
