@@ -1,9 +1,19 @@
 """kairos-eval: score a prediction backend offline on a recorded bag (MCAP or sqlite3).
 
-    kairos-eval BAG --backend extrapolate [--embodiment dual_arm] [--cameras T1 T2 ...]
+    kairos-eval BAG --backend kairos          (the robot's bringup profile, as kairos-bringup runs it)
+    kairos-eval BAG --backend hold,extrapolate,kairos      (compare backends on the same bag)
+    kairos-eval BAG --backend extrapolate --config none --embodiment dual_arm --cameras T1 T2 ...
                 [--layout robotwin] [--horizon 32] [--step-period S] [--history 8]
                 [--out DIR] [--max-steps N] [--slop 0.05] [--rate 10]
-    kairos-eval BAG --backend hold,extrapolate      (compare backends on the same bag)
+
+Settings come from the bringup profile exactly as kairos-bringup reads it (--config FILE; by
+default config/<embodiment>.yaml, the embodiment detected from the bag's joint names): the
+perception section (camera topics and names, layout, tile size, slop, rate, joint topic) and the
+world_model section (horizon, history, step period, predicted frames, instruction, and the kairos
+backend's model files and settings). A flag given on the command line overrides the profile;
+--config none uses the flags and their defaults only. The instruction follows one rule in the live
+graph and here: the profile's world_model.instruction (or --instruction) at the start, replaced by
+each message on the bag's instruction topic; the report states where it came from.
 
 Runs the bag through the perception pipeline (exactly as the perception node), an observation
 history and the backend, and compares the predicted action chunks with the joint states that
@@ -12,7 +22,8 @@ future frames (PSNR/SSIM), and times backend.predict. Writes report.json and rep
 plots) into --out (default out/eval-<bag>-<backend>/) and prints the report's path. With several
 comma-separated backends, each report goes to --out/<backend>/ and comparison.md/.json (which
 backend is best at which horizon step) to --out (default out/eval-<bag>-compare/).
-Exit codes: 0 done, 2 bad arguments (unknown backend or embodiment, missing bag or topic).
+Exit codes: 0 done, 2 bad arguments (unknown backend or embodiment, missing bag or topic, a
+profile that does not validate).
 """
 from __future__ import annotations
 
@@ -21,10 +32,14 @@ import json
 import sys
 from pathlib import Path
 
-from kairos_ros.lib.bagsource import EvalError
+from kairos_ros.core.params import ParameterError
 from kairos_ros.eval.compare import compare, crossover_text, write_comparison
 from kairos_ros.eval.offline import evaluate_bag
 from kairos_ros.eval.report import write_report
+from kairos_ros.lib.bagsource import EvalError
+from kairos_ros.lib.dataset import DatasetError, bag_embodiment
+from kairos_ros.lib.profile import default_config, load_profile
+from kairos_ros.params.world_model import backend_options
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,16 +56,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="one name per camera topic (default: from the topic, /cameras/head/image_raw -> head)")
     ap.add_argument("--layout", choices=["single", "side_by_side", "robotwin"], default=None,
                     help="default: single / side_by_side / robotwin for 1 / 2 / 3 cameras")
-    ap.add_argument("--tile-width", type=int, default=160)
-    ap.add_argument("--tile-height", type=int, default=128)
-    ap.add_argument("--horizon", type=int, default=32)
-    ap.add_argument("--step-period", type=float, default=0.0, help="s between chunk rows (0: embodiment default)")
-    ap.add_argument("--history", type=int, default=8, help="observations given to the backend")
-    ap.add_argument("--frames", type=int, default=4, help="predicted frames per step (num_predicted_frames)")
+    ap.add_argument("--tile-width", type=int, default=None, help="default: profile, else 160")
+    ap.add_argument("--tile-height", type=int, default=None, help="default: profile, else 128")
+    ap.add_argument("--horizon", type=int, default=None, help="default: profile, else 32")
+    ap.add_argument("--step-period", type=float, default=None, help="s between chunk rows (0: embodiment default)")
+    ap.add_argument("--history", type=int, default=None, help="observations given to the backend (default: profile, else 8)")
+    ap.add_argument("--frames", type=int, default=None, help="predicted frames per step (default: profile, else 4)")
     ap.add_argument("--max-steps", type=int, default=None, help="stop after N predictions")
-    ap.add_argument("--slop", type=float, default=0.05, help="synchronisation slop (s)")
-    ap.add_argument("--rate", type=float, default=10.0, help="perception rate_hz, emulated in bag time")
-    ap.add_argument("--joint-topic", default="/joint_states")
+    ap.add_argument("--slop", type=float, default=None, help="synchronisation slop (s; default: profile, else 0.05)")
+    ap.add_argument("--rate", type=float, default=None, help="perception rate_hz, emulated in bag time (default: profile, else 10)")
+    ap.add_argument("--joint-topic", default=None, help="default: profile, else /joint_states")
+    ap.add_argument("--config", default="auto", metavar="FILE",
+                    help="bringup profile (auto: config/<embodiment>.yaml as kairos-bringup finds it; none: flags only)")
+    ap.add_argument("--instruction", default=None, help="the instruction at the start (default: the profile's)")
     ap.add_argument("--backend-param", action="append", default=[], metavar="[BACKEND:]KEY=VALUE",
                     help="extra backend constructor option (value parsed as JSON when it can be); "
                          "with a BACKEND: prefix it goes to that backend only (when comparing several)")
@@ -59,14 +77,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     for flag, value in (("--horizon", args.horizon), ("--history", args.history), ("--rate", args.rate),
                         ("--slop", args.slop), ("--tile-width", args.tile_width), ("--tile-height", args.tile_height)):
-        if not value > 0:
+        if value is not None and not value > 0:
             ap.error(f"{flag} {value} must be > 0")
-    if args.step_period < 0:
+    if args.step_period is not None and args.step_period < 0:
         ap.error(f"--step-period {args.step_period} must be >= 0")
     if args.max_steps is not None and args.max_steps < 1:
         ap.error(f"--max-steps {args.max_steps} must be >= 1")
-    if args.frames < 0:
+    if args.frames is not None and args.frames < 0:
         ap.error(f"--frames {args.frames} must be >= 0")
+    if args.config not in ("auto", "none") and not Path(args.config).is_file():
+        ap.error(f"--config '{args.config}' does not exist")
     args.backends = [b.strip() for b in args.backend.split(",")]
     if any(not b for b in args.backends) or len(set(args.backends)) != len(args.backends):
         ap.error(f"--backend '{args.backend}' must name backends once each, comma-separated")
@@ -93,13 +113,71 @@ def default_out_dir(bag: str, backend: str) -> Path:
     return Path("out") / f"eval-{name}-{backend}"
 
 
+# command-line flag -> evaluate_bag option
+FLAGS = {"cameras": "cameras", "camera_names": "camera_names", "layout": "layout", "tile_width": "tile_width",
+         "tile_height": "tile_height", "horizon": "horizon", "step_period": "step_period", "history": "history",
+         "frames": "num_predicted_frames", "slop": "slop", "rate": "rate", "joint_topic": "joint_topic"}
+
+
+def profile_path(args) -> tuple[str, str | None]:
+    """(profile file or "", embodiment) for --config and --embodiment; EvalError when none fits."""
+    embodiment = args.embodiment
+    if args.config == "none":
+        return "", embodiment
+    if not embodiment:
+        try:
+            embodiment = bag_embodiment(args.bag, args.joint_topic or "/joint_states") or None
+        except DatasetError as exc:
+            raise EvalError(str(exc)) from exc
+    if args.config != "auto":
+        if not embodiment:
+            raise EvalError(f"--config '{args.config}': the bag has no joint states to tell the embodiment by; "
+                            "pass --embodiment")
+        return args.config, embodiment
+    if not embodiment:
+        return "", None  # no joint states: the defaults, and evaluation names the missing topic
+    try:
+        return default_config(embodiment), embodiment
+    except ValueError:
+        return "", embodiment  # a robot without a profile: the flags and their defaults
+
+
+def settings(args, backend: str, profile: str, embodiment: str | None) -> dict:
+    """evaluate_bag options: the profile's sections validated as the nodes validate them, then the
+    flags given on the command line, then --backend-param."""
+    opts = {}
+    if profile:
+        try:
+            prof = load_profile(profile, backend, embodiment)
+        except ParameterError as exc:
+            raise EvalError(f"profile '{profile}' (backend '{backend}'): {exc}") from exc
+        p, w = prof.perception, prof.world_model
+        opts.update(layout=p["layout"], tile_width=p["tile_width"], tile_height=p["tile_height"], slop=p["slop"],
+                    rate=p["rate_hz"], queue_size=p["queue_size"], joint_topic=p["joint_states_topic"],
+                    horizon=w["horizon"], step_period=w["step_period"], history=w["history_length"],
+                    num_predicted_frames=w["num_predicted_frames"], instruction=w["instruction"],
+                    instruction_from=f"profile {profile}" if w["instruction"] else "")
+        if p["camera_topics"]:
+            opts["cameras"] = list(p["camera_topics"])
+        if p["camera_names"]:
+            opts["camera_names"] = list(p["camera_names"])
+        opts["backend_params"] = {k: v for k, v in backend_options(w).items() if k != "num_predicted_frames"}
+    for flag, key in FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            opts[key] = value
+    if args.instruction is not None:
+        opts.update(instruction=args.instruction, instruction_from="--instruction")
+    opts["backend_params"] = {**opts.get("backend_params", {}), **args.backend_params[backend]}
+    return opts
+
+
 def _evaluate(args, backend: str) -> dict:
-    return evaluate_bag(
-        args.bag, backend, embodiment=args.embodiment, cameras=args.cameras, camera_names=args.camera_names,
-        layout=args.layout, tile_width=args.tile_width, tile_height=args.tile_height, horizon=args.horizon,
-        step_period=args.step_period, history=args.history, num_predicted_frames=args.frames,
-        max_steps=args.max_steps, slop=args.slop, rate=args.rate, joint_topic=args.joint_topic,
-        backend_params=args.backend_params[backend], progress=not args.quiet)
+    profile, embodiment = profile_path(args)
+    summary = evaluate_bag(args.bag, backend, embodiment=embodiment, max_steps=args.max_steps,
+                           progress=not args.quiet, **settings(args, backend, profile, embodiment))
+    summary["config"]["profile"] = profile or None
+    return summary
 
 
 def _say(backend: str, summary: dict) -> None:

@@ -26,13 +26,15 @@ from kairos_ros.lib.bagsource import (EvalError, camera_period, connections, def
                                       first_joint_names, load_joint_series, select_topics)
 from kairos_ros.eval.framematch import FrameMatcher
 from kairos_ros.eval.report import jsonable
+from kairos_ros.core.rate import PublishRateLimiter
 from kairos_ros.lib import bagio
+from kairos_ros.lib.profile import INSTRUCTION_RULE
 
 PSNR_CAP = 100.0  # dB
 DEFAULTS = dict(embodiment=None, cameras=None, camera_names=None, layout=None, tile_width=160,
                 tile_height=128, horizon=32, step_period=0.0, history=8, num_predicted_frames=4,
                 max_steps=None, slop=0.05, rate=10.0, queue_size=10, joint_topic="/joint_states",
-                backend_params=None, progress=False)
+                backend_params=None, progress=False, instruction="", instruction_from="")
 
 
 def _versions() -> dict:
@@ -113,7 +115,10 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
               "dropped_inputs": {}}
     latencies: list[float] = []
     min_period = 1.0 / opts["rate"]
-    state = {"last": None, "timer": None, "stop_at": None}
+    limiter = PublishRateLimiter(opts["rate"])  # the perception node's publish rule, in bag time
+    state = {"timer": None, "stop_at": None}
+    pipeline.instruction = opts["instruction"]  # lib.profile.INSTRUCTION_RULE: a recorded message replaces it
+    counts["instructions_from_bag"] = 0
     names = dict(zip(topics.camera_topics, topics.camera_names))
     horizon, step_period = opts["horizon"], opts["step_period"]
 
@@ -152,14 +157,12 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
     def after_input(now: float) -> None:
         if pipeline.take_reset():
             counts["resets"] += 1
-            state["last"] = None
+            limiter.reset()
             scorer.frames.flush()
-        if state["last"] is not None and now < state["last"]:
-            state["last"] = None
-        if state["last"] is None or now - state["last"] >= 0.9 * min_period:
+        if limiter.due(now):
             obs = pipeline.poll(compose=False)
             if obs is not None:
-                state["last"] = now
+                limiter.published(now)
                 on_observation(obs)
 
     conns = connections(reader, topics.camera_topics + [topics.joint_topic] + [t for t in [topics.instruction_topic] if t])
@@ -178,6 +181,7 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
         try:
             if conn.topic == topics.instruction_topic:
                 pipeline.instruction = msg.data
+                counts["instructions_from_bag"] += 1
                 continue
             stamp = bagio.stamp_sec(msg.header)
             if conn.topic == topics.joint_topic:
@@ -196,6 +200,7 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
         after_input(now)
     scorer.frames.flush()
     counts["latencies"] = latencies
+    counts["final_instruction"] = pipeline.instruction
     return counts
 
 
@@ -255,6 +260,9 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
     finally:
         reader.close()
     latencies = counts.pop("latencies")
+    instruction = {"rule": INSTRUCTION_RULE, "initial": o["instruction"],
+                   "initial_from": o["instruction_from"] or ("none" if not o["instruction"] else "argument"),
+                   "messages_in_bag": counts.pop("instructions_from_bag"), "final": counts.pop("final_instruction")}
     lat = {k: (float(v) if v is not None else None) for k, v in latency_percentiles(latencies).items()}
     lat.update(count=len(latencies), samples=latencies,
                mean=float(np.mean(latencies)) if latencies else None,
@@ -267,7 +275,7 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
     config.update(backend=backend_name, model=getattr(backend, "model", ""), embodiment=spec.name, layout=layout,
                   embodiment_detected=o["embodiment"] is None, cameras=dict(zip(topics.camera_names, topics.camera_topics)),
                   instruction_topic=topics.instruction_topic, camera_period=period,
-                  backend_params=o["backend_params"] or {})
+                  backend_params=o["backend_params"] or {}, instruction=instruction)
     info["joint_names"] = series.names_seen
     return jsonable({"format": "kairos-eval/1", "title": f"{info['name']} / {backend_name}", "mode": "offline",
             "config": config, "bag": info, "versions": _versions(), "counts": counts, "actions": actions,

@@ -142,6 +142,12 @@ def _headline(summary: dict) -> list[list]:
     cfg, counts = summary.get("config", {}), summary.get("counts", {})
     rows = [[k, cfg[k]] for k in ("backend", "model", "embodiment", "layout", "horizon", "step_period", "history")
             if k in cfg]
+    if cfg.get("profile"):
+        rows.append(["profile", cfg["profile"]])
+    instruction = cfg.get("instruction")
+    if isinstance(instruction, dict):
+        rows.append(["instruction", f"'{instruction.get('final', '')}' (start: {instruction.get('initial_from', '')}; "
+                                    f"{instruction.get('messages_in_bag', 0)} message(s) in the bag)"])
     if "bag" in summary:
         bag = summary["bag"]
         rows.append(["bag", f"{bag.get('name', '')} ({bag.get('storage', '')}, {_fmt(bag.get('duration'))} s)"])
@@ -214,6 +220,9 @@ def render_markdown(summary: dict, plots: dict[str, str]) -> str:
     dropped = summary.get("counts", {}).get("dropped_inputs")
     if dropped:
         out += ["## Dropped inputs", ""] + _table(["reason", "count"], sorted(dropped.items()))
+    if isinstance((summary.get("config") or {}).get("instruction"), dict):
+        out += ["## Instruction", "", f"Rule (the live graph follows the same one): "
+                f"{summary['config']['instruction'].get('rule', '')}.", ""]
     for key, heading in (("config", "Configuration"), ("bag", "Bag"), ("versions", "Versions")):
         if summary.get(key):
             out += [f"## {heading}", "", "```json", json.dumps(summary[key], indent=2, sort_keys=True), "```", ""]
