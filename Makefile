@@ -29,14 +29,16 @@ demo: setup
 demo-bag: setup
 	$(VENV)/bin/kairos-bringup --embodiment $(EMBODIMENT) --backend $(BACKEND) --bag $(BAG) --status --report-dir out --domain $(DOMAIN)
 
-# Lint (ruff.toml), then every test; the 25 slowest are listed at the end of the output.
+# Lint (ruff.toml), the import contracts (.importlinter), then every test; the 25 slowest are listed at the end of the output.
 test: setup
 	$(VENV)/bin/ruff check kairos_ros test launch scripts
+	$(VENV)/bin/lint-imports
 	$(VPY) -m pytest test -q -p no:cacheprovider --durations=25
 
 # The unit floors only (no processes, no DDS, no simulator): under a minute.
 test-fast: setup
 	$(VENV)/bin/ruff check kairos_ros test launch scripts
+	$(VENV)/bin/lint-imports
 	$(VPY) -m pytest test/core test/model test/ops test/eval -q -p no:cacheprovider
 
 bench: setup

@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     mo.add_argument("--lengths", type=int, nargs="+", default=[8, 64, 256], help="history lengths (frames)")
     mo.add_argument("--out", default="out/bench", help="folder for model.json")
     args = ap.parse_args(argv)
+    # Each benchmark's module is imported only when it runs: model pulls in torch, pipeline rclpy.
     if args.what == "pipeline":
         from kairos_ros.tools.bench_pipeline import run_pipeline_bench
         result = run_pipeline_bench(args.seconds, args.rate, args.iterations)

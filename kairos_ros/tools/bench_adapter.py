@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from kairos_ros.core.adapter import plan_chunk
 from kairos_ros.core.blending import AbsolutePlan, ChunkBlender
@@ -17,6 +18,8 @@ from kairos_ros.core.embodiment import list_embodiments, load_embodiment, state_
 from kairos_ros.core.safety import SafetyLimits, SafetyState
 from kairos_ros.core.trajectory import replan_positions
 from kairos_ros.core.types import ActionChunkData
+from kairos_ros.lib.rostime import to_duration, to_time
+from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg
 
 
 def _chunks(spec, n: int, horizon: int, period: float):
@@ -28,11 +31,6 @@ def _chunks(spec, n: int, horizon: int, period: float):
 
 
 def bench_embodiment(name: str, iterations: int, horizon: int = 32) -> dict:
-    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
-
-    from kairos_ros.nodes.common import to_duration, to_time
-    from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg
-
     spec = load_embodiment(name)
     period = spec.default_step_period
     blender = ChunkBlender("rtc", 0.2)

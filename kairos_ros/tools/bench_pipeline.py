@@ -14,9 +14,24 @@ import threading
 import time
 
 import numpy as np
+import rclpy
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Header
+from trajectory_msgs.msg import JointTrajectory
 
+from kairos_msgs.msg import ActionChunk, PredictedFuture
+from kairos_ros.bringup.graph import ProcessSpec, describe_graph
+from kairos_ros.bringup.supervisor import Supervisor
 from kairos_ros.core.diagnostics import LatencyStats
+from kairos_ros.core.domain import claim_domain
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.paths import apply_dds_profile
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
+from kairos_ros.core.realtime import freeze_startup_objects, thaw_objects, tune_allocator
+from kairos_ros.core.shm import clean_stale_fastdds
+from kairos_ros.lib.rostime import to_sec, to_time
+from kairos_ros.tools.bench_echo import PING, PONG
 
 W, H = 640, 480
 PINGS = 100  # reference round trips through the echo node
@@ -65,21 +80,6 @@ adapter:
 
 
 def bench_latency(seconds: float, rate: float) -> dict:
-    import rclpy
-    from rclpy.qos import QoSProfile
-    from sensor_msgs.msg import Image, JointState
-    from trajectory_msgs.msg import JointTrajectory
-
-    from kairos_msgs.msg import ActionChunk, PredictedFuture
-    from std_msgs.msg import Header
-
-    from kairos_ros.bringup.graph import ProcessSpec, describe_graph
-    from kairos_ros.tools.bench_echo import PING, PONG
-    from kairos_ros.bringup.supervisor import Supervisor
-    from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.core.realtime import freeze_startup_objects, thaw_objects, tune_allocator
-    from kairos_ros.nodes.common import to_sec, to_time
-
     spec = load_embodiment("dual_arm")
     tmp = tempfile.mkdtemp(prefix="kairos-bench-")
     cfg = os.path.join(tmp, "bench.yaml")
@@ -87,15 +87,9 @@ def bench_latency(seconds: float, rate: float) -> dict:
         f.write(_CONFIG)
     domain_lock = None  # held until the benchmark returns: no other kairos_ros run takes this domain
     if not os.environ.get("ROS_DOMAIN_ID"):
-        from kairos_ros.core.domain import claim_domain
-
         domain, domain_lock = claim_domain()
         os.environ["ROS_DOMAIN_ID"] = str(domain)
-    from kairos_ros.core.paths import apply_dds_profile
-
     apply_dds_profile(os.environ)
-    from kairos_ros.core.shm import clean_stale_fastdds
-
     clean_stale_fastdds()
     sup = Supervisor(log_dir=os.path.join(tmp, "logs"))
     for proc in describe_graph("dual_arm", "hold", cfg, visualize=False):  # the control path only
