@@ -124,7 +124,7 @@ class RemoteLink:
     def _connect(self) -> None:
         headers = {"Authorization": f"Bearer {self.s.token}"} if self.s.token else None
         ws = connect(self.s.url, ssl=self._ssl, additional_headers=headers, open_timeout=self.s.connect_timeout,
-                     compression=None, proxy=None, max_size=self.s.max_message_bytes, max_queue=4,
+                     compression=None, proxy=None, legacy=True, max_size=self.s.max_message_bytes, max_queue=4,
                      ping_interval=self.s.ping_interval, ping_timeout=self.s.ping_interval, close_timeout=1.0)
         try:
             ws.send(p.pack({"type": "hello", "protocol": p.PROTOCOL, "max_message_bytes": self.s.max_message_bytes,

@@ -120,10 +120,10 @@ class Session:
         """The newest observation's prediction (on_chunk gets the chunk before any frame is made).
         A backend failure resets the world state (as the node does) and is raised again."""
         with self._lock:
-            reset, self._reset_pending = self._reset_pending, False
             history = self.history.snapshot()
-        if not history:
-            raise ValueError("no observation in this session (since its start or last reset)")
+            if not history:
+                raise ValueError("no observation in this session (since its start or last reset)")
+            reset, self._reset_pending = self._reset_pending, False
         if reset:
             self.backend.reset()
         s = self.served
