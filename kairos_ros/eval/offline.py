@@ -23,12 +23,14 @@ import numpy as np
 
 from kairos_ros.core.observation import ObservationHistory, compose
 from kairos_ros.lib.bagsource import (EvalError, camera_period, connections, default_layout, detect_embodiment,
-                                      first_joint_names, load_joint_series, select_topics)
+                                      first_joint_names, load_joint_series, match_recorded_topics,
+                                      select_topics)
 from kairos_ros.eval.framematch import FrameMatcher
 from kairos_ros.eval.report import jsonable
-from kairos_ros.core.rate import PublishRateLimiter
+from kairos_ros.core.image import resize_rgb
 from kairos_ros.lib import bagio
 from kairos_ros.lib.profile import INSTRUCTION_RULE
+from kairos_ros.lib.replay import ReplayHooks, replay
 
 PSNR_CAP = 100.0  # dB
 DEFAULTS = dict(embodiment=None, cameras=None, camera_names=None, layout=None, tile_width=160,
@@ -104,26 +106,26 @@ class _Scorer:
 
 
 def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
-    """The replay loop; returns counts. Emulates the perception node's publish rule in bag time."""
-    from kairos_ros.core.image import ImageError, resize_rgb
-    from kairos_ros.core.joints import JointStateError
-    from kairos_ros.core.sync import OutOfOrderError
-
+    """The replay (lib.replay: the perception node's publish rule in bag time) with a prediction for
+    each observation; returns counts."""
     # resets: input stamps jumped backwards (perception); history_resets: the world model's history
     # and backend state were reset (a backwards observation stamp).
     counts = {"observations": 0, "predictions": 0, "failed_predictions": 0, "resets": 0, "history_resets": 0,
-              "dropped_inputs": {}}
+              "dropped_inputs": {}, "instructions_from_bag": 0}
     latencies: list[float] = []
-    min_period = 1.0 / opts["rate"]
-    limiter = PublishRateLimiter(opts["rate"])  # the perception node's publish rule, in bag time
-    state = {"timer": None, "stop_at": None}
+    state = {"stop_at": None}
     pipeline.instruction = opts["instruction"]  # lib.profile.INSTRUCTION_RULE: a recorded message replaces it
-    counts["instructions_from_bag"] = 0
-    names = dict(zip(topics.camera_topics, topics.camera_names))
     horizon, step_period = opts["horizon"], opts["step_period"]
 
     def drop(key: str) -> None:
         counts["dropped_inputs"][key] = counts["dropped_inputs"].get(key, 0) + 1
+
+    def on_reset() -> None:
+        counts["resets"] += 1
+        scorer.frames.flush()
+
+    def on_instruction(text: str) -> None:
+        counts["instructions_from_bag"] += 1
 
     def on_observation(obs) -> None:
         obs.composed = compose(pipeline.config.layout, obs.camera_names, obs.images)
@@ -154,50 +156,10 @@ def _run(reader, topics, pipeline, backend, history, scorer, opts, bar) -> dict:
         if opts["max_steps"] is not None and counts["predictions"] >= opts["max_steps"]:
             state["stop_at"] = obs.stamp + max([horizon * step_period] + list(pred.frame_times)) + 1.0
 
-    def after_input(now: float) -> None:
-        if pipeline.take_reset():
-            counts["resets"] += 1
-            limiter.reset()
-            scorer.frames.flush()
-        if limiter.due(now):
-            obs = pipeline.poll(compose=False)
-            if obs is not None:
-                limiter.published(now)
-                on_observation(obs)
-
-    conns = connections(reader, topics.camera_topics + [topics.joint_topic] + [t for t in [topics.instruction_topic] if t])
-    for conn, t_ns, raw in reader.messages(connections=conns):
-        bar.update(1)
-        now = t_ns * 1e-9
-        timer = state["timer"]
-        if timer is None or now < timer - min_period or now - timer > 10.0:
-            state["timer"] = now  # first message, a loop back, or a long gap: restart the timer
-        while state["timer"] <= now:
-            after_input(state["timer"])
-            state["timer"] += min_period / 2
-        if state["stop_at"] is not None and now > state["stop_at"]:
-            break
-        msg = reader.deserialize(raw, conn.msgtype)
-        try:
-            if conn.topic == topics.instruction_topic:
-                pipeline.instruction = msg.data
-                counts["instructions_from_bag"] += 1
-                continue
-            stamp = bagio.stamp_sec(msg.header)
-            if conn.topic == topics.joint_topic:
-                pipeline.add_joint_state(stamp, msg.name, msg.position, msg.velocity if len(msg.velocity) else None)
-            elif conn.msgtype == bagio.COMPRESSED:
-                pipeline.add_compressed_image(names[conn.topic], stamp, msg.format, msg.data)
-            else:
-                pipeline.add_raw_image(names[conn.topic], stamp, msg.encoding, msg.height, msg.width, msg.step,
-                                       msg.is_bigendian, msg.data)
-        except ImageError:
-            drop(f"bad_image.{names[conn.topic]}")
-        except JointStateError:
-            drop("bad_joint_state")
-        except OutOfOrderError:
-            drop("out_of_order")
-        after_input(now)
+    replay(reader, topics, pipeline, opts["rate"], ReplayHooks(
+        on_observation=on_observation, on_reset=on_reset, on_message=lambda: bar.update(1),
+        on_instruction=on_instruction, on_drop=drop,
+        stop=lambda now: state["stop_at"] is not None and now > state["stop_at"]))
     scorer.frames.flush()
     counts["latencies"] = latencies
     counts["final_instruction"] = pipeline.instruction
@@ -233,7 +195,8 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
         raise EvalError(f"cannot read bag '{path}': {exc}") from exc
     try:
         info = bagio.bag_info(path, reader)
-        topics = select_topics(reader, o["cameras"], o["camera_names"], o["joint_topic"])
+        cameras = match_recorded_topics(bagio.topic_table(reader), list(o["cameras"])) if o["cameras"] else None
+        topics = select_topics(reader, cameras, o["camera_names"], o["joint_topic"])
         emb = o["embodiment"] or detect_embodiment(first_joint_names(reader, o["joint_topic"]), _known_embodiments())
         spec = _load_spec(emb)
         o["step_period"] = float(o["step_period"] or spec.default_step_period)

@@ -42,6 +42,18 @@ class BagTopics:
     instruction_topic: str | None
 
 
+def match_recorded_topics(types: dict, wanted: list[str]) -> list[str]:
+    """A camera topic absent from the bag but recorded as its image_transport '/compressed' variant
+    is that camera (a perception node given the compressed topic reads it); `types` is
+    bagio.topic_table(reader)."""
+    out = []
+    for t in wanted:
+        if t not in types and f"{t.rstrip('/')}/compressed" in types:
+            t = f"{t.rstrip('/')}/compressed"
+        out.append(t)
+    return out
+
+
 def select_topics(reader, cameras: list[str] | None, camera_names: list[str] | None,
                   joint_topic: str) -> BagTopics:
     """Check or auto-detect the topics to replay; EvalError names a missing or mistyped topic."""

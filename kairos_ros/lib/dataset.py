@@ -36,7 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from kairos_ros.core.embodiment import state_to_slots
+from kairos_ros.core.image import decode_compressed, image_to_rgb
 from kairos_ros.core.joints import fit_velocity
+from kairos_ros.core.observation import compose
+from kairos_ros.lib import bagio
+from kairos_ros.lib.bagsource import match_recorded_topics
+from kairos_ros.lib.replay import ReplayHooks, replay
 
 FORMAT = "kairos-dataset/1"
 INSTRUCTION_TOPICS = ("/kairos/instruction", "/instruction")
@@ -241,17 +246,6 @@ class DecodedBag:
     cached: bool = False
 
 
-def _match_profile_topics(types: dict, wanted: list[str]) -> list[str]:
-    """A profile topic absent from the bag but recorded as its image_transport '/compressed'
-    variant is that camera (the perception node would subscribe the compressed topic)."""
-    out = []
-    for t in wanted:
-        if t not in types and f"{t.rstrip('/')}/compressed" in types:
-            t = f"{t.rstrip('/')}/compressed"
-        out.append(t)
-    return out
-
-
 def _known_embodiments() -> dict:
     from kairos_ros.core.embodiment import list_embodiments, load_embodiment
 
@@ -268,19 +262,10 @@ def _spec(name: str, bag: Path):
 
 
 def _replay(reader, topics, pipeline, rate: float, counts: dict, sizes: dict) -> list[list]:
-    """Observations of the bag, split where their stamps go backwards: kairos-eval's replay loop
-    (eval/offline.py _run) without the backend."""
-    from kairos_ros.core.image import ImageError, decode_compressed, image_to_rgb
-    from kairos_ros.core.joints import JointStateError
-    from kairos_ros.core.observation import compose
-    from kairos_ros.core.sync import OutOfOrderError
-    from kairos_ros.lib.bagsource import connections
-    from kairos_ros.lib import bagio
-
+    """Observations of the bag as the perception node would publish them (lib.replay, the loop
+    kairos-eval uses), split where their stamps go backwards; each camera's decoded sizes go into
+    `sizes` (mismatches across bags are refused before training)."""
     segments: list[list] = [[]]
-    min_period = 1.0 / rate
-    state = {"last": None, "timer": None}
-    names = dict(zip(topics.camera_topics, topics.camera_names))
     max_pixels = pipeline.config.max_image_pixels
 
     def drop(key: str) -> None:
@@ -296,56 +281,26 @@ def _replay(reader, topics, pipeline, rate: float, counts: dict, sizes: dict) ->
             segments.append([])
         segments[-1].append(obs)
 
-    def after_input(now: float) -> None:
-        if pipeline.take_reset():
-            counts["resets"] += 1
-            state["last"] = None
-            if segments[-1]:
-                segments.append([])
-        if state["last"] is not None and now < state["last"]:
-            state["last"] = None
-        if state["last"] is None or now - state["last"] >= 0.9 * min_period:
-            obs = pipeline.poll(compose=False)
-            if obs is not None:
-                state["last"] = now
-                on_observation(obs)
+    def on_reset() -> None:
+        counts["resets"] += 1
+        if segments[-1]:
+            segments.append([])
 
-    wanted = topics.camera_topics + [topics.joint_topic] + [t for t in [topics.instruction_topic] if t]
-    conns = connections(reader, wanted)
-    for conn, t_ns, raw in reader.messages(connections=conns):
+    def on_message() -> None:
         counts["messages"] += 1
-        now = t_ns * 1e-9
-        timer = state["timer"]
-        if timer is None or now < timer - min_period or now - timer > 10.0:
-            state["timer"] = now
-        while state["timer"] <= now:
-            after_input(state["timer"])
-            state["timer"] += min_period / 2
-        msg = reader.deserialize(raw, conn.msgtype)
-        try:
-            if conn.topic == topics.instruction_topic:
-                pipeline.instruction = msg.data
-                counts["instructions"].append(str(msg.data))
-                continue
-            stamp = bagio.stamp_sec(msg.header)
-            if conn.topic == topics.joint_topic:
-                pipeline.add_joint_state(stamp, msg.name, msg.position, msg.velocity if len(msg.velocity) else None)
-            else:
-                # as PerceptionPipeline.add_compressed_image / add_raw_image, keeping the camera's size
-                if conn.msgtype == bagio.COMPRESSED:
-                    rgb = decode_compressed(msg.format, bytes(msg.data), max_pixels)
-                else:
-                    rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data,
-                                       max_pixels)
-                sizes.setdefault(names[conn.topic], set()).add((int(rgb.shape[1]), int(rgb.shape[0])))
-                pipeline.add_rgb(names[conn.topic], stamp, rgb)
-        except ImageError:
-            drop(f"bad_image.{names[conn.topic]}")
-        except JointStateError:
-            drop("bad_joint_state")
-        except OutOfOrderError:
-            drop("out_of_order")
-        after_input(now)
+
+    def add_image(pipe, name: str, stamp: float, msgtype: str, msg) -> None:
+        # as PerceptionPipeline.add_compressed_image / add_raw_image, keeping the camera's size
+        if msgtype == bagio.COMPRESSED:
+            rgb = decode_compressed(msg.format, bytes(msg.data), max_pixels)
+        else:
+            rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data, max_pixels)
+        sizes.setdefault(name, set()).add((int(rgb.shape[1]), int(rgb.shape[0])))
+        pipe.add_rgb(name, stamp, rgb)
+
+    replay(reader, topics, pipeline, rate, ReplayHooks(
+        on_observation=on_observation, on_reset=on_reset, on_message=on_message,
+        on_instruction=counts["instructions"].append, on_drop=drop, add_image=add_image))
     return [s for s in segments if s]
 
 
@@ -367,7 +322,7 @@ def decode_bag(path, settings: DecodeSettings, embodiment: str | None = None) ->
         raise DatasetError(f"bag '{bag}' cannot be read (corrupt or truncated?): {type(exc).__name__}: {exc}") from exc
     try:
         types = bagio.topic_table(reader)
-        cams = _match_profile_topics(types, list(settings.camera_topics)) if settings.camera_topics else None
+        cams = match_recorded_topics(types, list(settings.camera_topics)) if settings.camera_topics else None
         topics = select_topics(reader, cams, settings.camera_names, settings.joint_topic)
         if types[topics.joint_topic]["count"] == 0:
             raise EvalError(f"joint topic '{topics.joint_topic}' has no messages")
