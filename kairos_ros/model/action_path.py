@@ -1,8 +1,9 @@
 """The action expert over a video cache: the function a flow-matching sampler calls 10-30 times
 per chunk, written for few tensor operations (on a CPU, per-op overhead rivals the arithmetic).
 
-Same computation as blocks.Block (parity-tested): per layer, adaLN (scale, shift, gate), q/k/v
-in one GEMM, the q and k RMSNorms and RoPE in one pass each, attention over [history video K/V ;
+The action expert's one layer implementation (action mode, the joint forward's action half and
+training all run it; parity-tested against the official modules): per layer, adaLN (scale,
+shift, gate), q/k/v in one GEMM, the q and k RMSNorms and RoPE in one pass each, attention over [history video K/V ;
 action K/V] at SWA/DSWA layers (actions only at GATED layers), cross-attention to the context,
 FFN. What does not change between flow steps (context embedding and its per-layer K/V, the
 video K/V per head, fused weights) is prepared once per (cache, context, mask).

@@ -16,7 +16,8 @@ from collections import deque
 
 import torch
 
-from kairos_ros.model.wam import KairosWAM, VideoCache
+from kairos_ros.model.video_stack import VideoCache
+from kairos_ros.model.wam import KairosWAM
 from kairos_ros.model.world_state import WorldState
 
 TEMPORAL_MODES = ("official", "streaming")

@@ -30,9 +30,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from kairos_ros.model.layers import apply_rope, heads, merge_heads
-from kairos_ros.model.wam import VideoCache
-from kairos_ros.ops.frame_attention import frame_window_attention
+from kairos_ros.model.layers import apply_rope
+from kairos_ros.model.video_stack import VideoCache, run_layers
 
 
 @dataclass
@@ -105,31 +104,22 @@ def stream_step(model, frame_latents, context, ctx_mask, state: WorldState, t: f
         raise ValueError(f"frame of {per_frame} tokens; the world state holds frames of {state.tokens_per_frame} "
                          "(reset it to change the image size)")
     seen = min(state.action_frames, n + 1)  # frames the action expert sees
-    x, outs, cache, new_kv, new_gdn = pre.x, [], [], {}, {}
-    for i, blk in enumerate(blocks):
-        c = blk.chunks(pre.t_mod)
-        h = blk.modulated(x, c)
-        if blk.kind == "GATED":
-            out, new_gdn[i] = blk.gated_delta(h, state.gdn.get(i))
+    past = {i: (first - state.origin, k, v) for i, (first, k, v) in state.kv.items()}
+    res = run_layers(model.video_dit, pre, ctx_mask, past=past, gdn=state.gdn, q_start=pos, causal=True)
+    cache, new_kv = [], {}
+    tail = seen * per_frame
+    oldest = n - seen + 1 - state.origin  # RoPE position of the oldest frame the action sees
+    for i, kv in enumerate(res.kv):
+        if kv is None:  # GATED: its scan state is carried instead
             cache.append(None)
-        else:
-            q, k, v = blk.qkv(h, pre.rope)  # (B, P, H, hd)
-            first, kk, vv = state.kv.get(i, (n, None, None))
-            kk = k.flatten(2) if kk is None else torch.cat([kk, k.flatten(2)], 1)  # frames first..n
-            vv = v.flatten(2) if vv is None else torch.cat([vv, v.flatten(2)], 1)
-            a = frame_window_attention(q.transpose(1, 2), heads(kk, blk.heads), heads(vv, blk.heads),
-                                       tokens_per_frame=per_frame, window=cv.window,
-                                       dilation=cv.dilation if blk.kind == "DSWA" else 1, q_start_frame=pos,
-                                       k_start_frame=first - state.origin, causal=True)
-            out = blk.self_attn.o(merge_heads(a))
-            tail = seen * per_frame
-            oldest = n - seen + 1 - state.origin  # RoPE position of the oldest frame the action sees
-            cache.append((shift_frames(kk[:, -tail:], -oldest, model), vv[:, -tail:]))
-            drop = max(0, n + 1 - first - keep_frames(blk.kind, cv.window, cv.dilation, state.action_frames))
-            new_kv[i] = (first + drop, kk[:, drop * per_frame:], vv[:, drop * per_frame:])
-        x = blk.finish(x, out, c, blk.context_kv(pre.context), ctx_mask)
-        outs.append(x)
+            continue
+        kk, vv = kv  # frames first..n
+        first = state.kv[i][0] if i in state.kv else n
+        cache.append((shift_frames(kk[:, -tail:], -oldest, model), vv[:, -tail:]))
+        blk = model.video_dit.blocks[i]
+        drop = max(0, n + 1 - first - keep_frames(blk.kind, cv.window, cv.dilation, state.action_frames))
+        new_kv[i] = (first + drop, kk[:, drop * per_frame:], vv[:, drop * per_frame:])
     state.kv.update(new_kv)
-    state.gdn.update(new_gdn)
+    state.gdn.update(res.gdn)
     state.frames, state.tokens_per_frame = n + 1, per_frame
-    return VideoCache(cache, seen, per_frame, pre), outs
+    return VideoCache(cache, seen, per_frame, pre), res.outs
