@@ -9,6 +9,11 @@ from __future__ import annotations
 import difflib
 import math
 
+import yaml
+
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.params import _name_matches
+
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
 # The node names of the graph (kairos_ros.bringup.graph): the sections a bringup profile may have.
@@ -41,8 +46,6 @@ def parse_rate(text, name: str = "rate") -> float:
 def check_embodiment(embodiment: str):
     """The robot the name (or alias, or adapter.yaml path) loads; an unknown one is refused with
     the list of the known robots and aliases (core.embodiment's message)."""
-    from kairos_ros.core.embodiment import load_embodiment
-
     if not embodiment:
         raise ValueError("embodiment:= must be given")
     try:
@@ -57,10 +60,6 @@ def check_profile_sections(path: str, known=NODE_NAMES) -> None:
     adapter on its defaults without a word. Wildcard and namespaced keys ('/**', '/ns/adapter')
     are accepted when they match a node. Raises ValueError naming the file, the section, the
     closest node name and the known ones."""
-    import yaml
-
-    from kairos_ros.core.params import _name_matches
-
     try:
         with open(path) as f:
             data = yaml.safe_load(f) or {}

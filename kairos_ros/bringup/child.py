@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from kairos_ros.bringup.supervisor import _die_with_parent
+
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -18,8 +20,6 @@ def main(argv=None) -> int:
         return 2
     parent = os.getppid()
     if os.environ.get("KAIROS_PARENT_WATCH", "1") != "0" and sys.platform.startswith("linux"):
-        from kairos_ros.bringup.supervisor import _die_with_parent
-
         _die_with_parent()
         if os.getppid() != parent:  # the parent died before the request: nothing left to serve
             return 1

@@ -21,9 +21,20 @@ import sys
 import threading
 import time
 
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
+from kairos_msgs.srv import ResetSim
 from kairos_ros.bringup.args import parse_bool, parse_rate
-from kairos_ros.bringup.graph import BACKENDS, describe_graph
+from kairos_ros.bringup.graph import BACKENDS, describe_graph, required_subscriptions
 from kairos_ros.bringup.supervisor import Supervisor
+from kairos_ros.core.domain import claim_domain, parse_domain
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.paths import apply_dds_profile
+from kairos_ros.core.shm import clean_stale_fastdds
+from kairos_ros.eval.live import write_live_report, write_sim_report
+from kairos_ros.nodes.monitor_node import MonitorNode
 
 NODE_START_TIMEOUT = 90.0  # seconds; a cold start imports torch and builds the backend
 
@@ -73,8 +84,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     args.domain_id = None  # --domain parsed: an integer, or None for 'auto' (or no --domain)
     if args.domain:
-        from kairos_ros.core.domain import parse_domain
-
         try:
             args.domain_id = parse_domain(args.domain)
         except ValueError as exc:
@@ -112,7 +121,6 @@ def main(argv=None) -> int:
         procs = describe_graph(args.embodiment, args.backend, args.config, sim, args.bag, args.rate, args.loop,
                                visualize=args.visualize, sim=args.sim, seed=args.seed,
                                real_time_factor=args.real_time_factor)
-        from kairos_ros.core.embodiment import load_embodiment
         spec = load_embodiment(args.embodiment)
     except (ValueError, KeyError, FileNotFoundError) as exc:
         print(f"kairos-bringup: {exc}", file=sys.stderr)
@@ -129,19 +137,13 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    from kairos_ros.core.paths import apply_dds_profile
-
     apply_dds_profile(os.environ)  # before this process's rclpy.init(), inherited by every node
-    from kairos_ros.core.shm import clean_stale_fastdds
-
     stale = clean_stale_fastdds()  # left in /dev/shm (RAM) by DDS processes that were killed
     if stale:
         print(f"kairos-bringup: removed {len(stale)} stale Fast DDS shared-memory files from /dev/shm "
               "(left by processes that were killed)", flush=True)
     domain_lock = None  # held while the graph runs (core/domain.py)
     if args.domain:
-        from kairos_ros.core.domain import claim_domain
-
         domain = args.domain_id
         if domain is None:
             domain, domain_lock = claim_domain()
@@ -153,13 +155,6 @@ def main(argv=None) -> int:
           f"backend {args.backend}{', sim time' if sim else ''}, ROS_DOMAIN_ID {os.environ.get('ROS_DOMAIN_ID', '0')})"
           + (f"; node logs in {log_dir}/" if log_dir else ""),
           flush=True)
-
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    from kairos_ros.nodes.monitor_node import MonitorNode
-
-    from rclpy.signals import SignalHandlerOptions
 
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     monitor = MonitorNode(spec, spec.controller_topic, sim)
@@ -173,8 +168,6 @@ def main(argv=None) -> int:
     failure = None
     printer = StatusPrinter()
     try:
-        from kairos_ros.bringup.graph import required_subscriptions
-
         need = required_subscriptions(nodes[0].param_files[0] if nodes[0].param_files else "")
         failure = _wait_for_nodes(monitor, sup, [p.name for p in nodes], need, stop)
         if failure is None and not stop.is_set():
@@ -230,7 +223,6 @@ def main(argv=None) -> int:
     print(f"kairos-bringup: stopped ({reason['text'] or 'failure'}): "
           + ", ".join(f"{n}={c}" for n, c in codes.items()), flush=True)
     if args.report_dir and args.bag and failure is None:
-        from kairos_ros.eval.live import write_live_report
         path = write_live_report(snapshot, spec, args, args.report_dir)
         print(f"kairos-bringup: evaluation report: {path}", flush=True)
     if sim_state is not None:
@@ -240,7 +232,6 @@ def main(argv=None) -> int:
         print(f"kairos-bringup: episode {args.sim} seed {args.seed}: {outcome}{when} (max reward "
               f"{sim_state['max_reward']:g})", flush=True)
         if args.report_dir:
-            from kairos_ros.eval.live import write_sim_report
             path = write_sim_report(snapshot, sim_state, episode_start, video, args, args.report_dir)
             print(f"kairos-bringup: episode report: {path}", flush=True)
     if failure:
@@ -251,8 +242,6 @@ def main(argv=None) -> int:
 
 def _start_episode(monitor, seed: int) -> tuple[str | None, float | None]:
     """Reset the simulated robot to `seed` once the graph is up: (failure or None, start stamp)."""
-    from kairos_msgs.srv import ResetSim
-
     if not monitor.reset_client.wait_for_service(timeout_sec=30.0):
         return "the simulated robot's /sim/reset service did not appear", None
     future = monitor.reset_client.call_async(ResetSim.Request(seed=int(seed)))

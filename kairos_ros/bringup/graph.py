@@ -10,8 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from kairos_ros.bringup.args import check_embodiment, check_profile_sections, parse_rate
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.kinematics import urdf_root_link
+from kairos_ros.core.params import load_ros_params_yaml
 from kairos_ros.core.paths import find_data
+from kairos_ros.core.visualization import GHOST_DESCRIPTION, GHOST_JOINT_STATES, GHOST_PREFIX
 from kairos_ros.lib.profile import default_config
+from kairos_ros.lib.sim.registry import TASKS, make_task
 
 BACKENDS = ("hold", "extrapolate", "kairos")
 PLAYER_MATCH_TIMEOUT = 30.0  # s the bag player waits for the nodes' input subscriptions to match
@@ -61,8 +67,6 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
     as its driver (sim_node: the profile's camera topics, /joint_states, the controller topic) with
     the adapter armed on start: the simulated robot is the one the graph drives. Raises ValueError
     naming a bad argument."""
-    from kairos_ros.bringup.args import check_embodiment, check_profile_sections, parse_rate
-
     if backend not in BACKENDS:
         raise ValueError(f"backend '{backend}' is not one of {list(BACKENDS)}")
     check_embodiment(embodiment)  # an unknown one: the known robots and aliases, not a missing profile
@@ -112,10 +116,6 @@ SIM_IMAGE_SCALE = 2  # the simulated cameras render at twice the profile's tile 
 
 def sim_process(task: str, embodiment: str, config: str, seed: int, real_time_factor: float) -> ProcessSpec:
     """The simulated robot's driver for `task`, publishing what the profile's perception reads."""
-    from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.core.params import load_ros_params_yaml
-    from kairos_ros.lib.sim.registry import TASKS, make_task
-
     if task not in TASKS:
         raise ValueError(f"sim:='{task}': unknown task (known: {', '.join(sorted(TASKS))})")
     probe = make_task(task)
@@ -150,10 +150,6 @@ def rviz_processes(embodiment: str, use_sim_time: bool = False) -> list[ProcessS
     """robot_state_publisher for the robot and for its ghost (frame_prefix ghost/, fed by the
     visualizer), the static transform that puts the ghost's root link on the robot's, and rviz2
     with config/kairos.rviz and the embodiment's base link as fixed frame."""
-    from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.core.kinematics import urdf_root_link
-    from kairos_ros.core.visualization import GHOST_DESCRIPTION, GHOST_JOINT_STATES, GHOST_PREFIX
-
     spec = load_embodiment(embodiment)
     urdf_path = getattr(spec, "urdf_path", "")
     if not urdf_path or not os.path.isfile(urdf_path):
@@ -182,8 +178,6 @@ def rviz_processes(embodiment: str, use_sim_time: bool = False) -> list[ProcessS
 def input_subscriptions(config: str) -> dict[str, int]:
     """The graph's subscriptions on its inputs (cameras, joint states: what a bag or the robot
     publishes): topic -> number of graph subscribers."""
-    from kairos_ros.core.params import load_ros_params_yaml
-
     perception = load_ros_params_yaml(config, "perception") if config else {}
     need = {topic: 1 for topic in perception.get("camera_topics", [])}
     need[perception.get("joint_states_topic", "/joint_states")] = 2  # perception and adapter
