@@ -39,7 +39,7 @@ from kairos_ros.eval.report import write_report
 from kairos_ros.lib.bagsource import EvalError
 from kairos_ros.lib.dataset import DatasetError, bag_embodiment
 from kairos_ros.lib.profile import default_config, load_profile
-from kairos_ros.params.world_model import backend_options
+from kairos_ros.params.world_model import backend_options, check_world_model
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -149,6 +149,7 @@ def settings(args, backend: str, profile: str, embodiment: str | None) -> dict:
     if profile:
         try:
             prof = load_profile(profile, backend, embodiment)
+            check_world_model(prof.world_model)
         except ParameterError as exc:
             raise EvalError(f"profile '{profile}' (backend '{backend}'): {exc}") from exc
         p, w = prof.perception, prof.world_model

@@ -18,7 +18,7 @@ from kairos_ros.core.paths import find_data
 from kairos_ros.params.adapter import SCHEMA as ADAPTER_SCHEMA
 from kairos_ros.params.perception import SCHEMA as PERCEPTION_SCHEMA
 from kairos_ros.params.world_model import SCHEMA as WORLD_SCHEMA
-from kairos_ros.params.world_model import backend_options
+from kairos_ros.params.world_model import backend_options, check_world_model
 
 INSTRUCTION_RULE = ("the profile's world_model.instruction at the start; each message on the instruction topic "
                     "replaces it (the newest wins)")
@@ -63,7 +63,10 @@ def load_profile(path: str, backend: str, embodiment: str, world_overrides: dict
 
 def make_world_backend(profile: Profile, spec):
     """The backend the profile's world_model section describes, built as the node builds it."""
+    check_world_model(profile.world_model)
     try:
-        return make_backend(profile.world_model["backend"], spec, **backend_options(profile.world_model))
+        backend = make_backend(profile.world_model["backend"], spec, **backend_options(profile.world_model))
     except (ValueError, KeyError, FileNotFoundError) as exc:
         raise ParameterError(str(exc)) from exc
+    check_world_model(profile.world_model, backend)  # the loaded model's own requirements
+    return backend

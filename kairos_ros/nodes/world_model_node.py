@@ -38,7 +38,7 @@ from kairos_ros.core.text import InstructionError, check_instruction
 from kairos_ros.lib.rostime import to_sec
 from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, warn_problem
 from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, future_to_msg, observation_from_msg
-from kairos_ros.params.world_model import SCHEMA, backend_options
+from kairos_ros.params.world_model import SCHEMA, backend_options, check_world_model
 
 
 
@@ -54,9 +54,7 @@ class WorldModelNode(Node):
     def __init__(self):
         super().__init__("world_model")
         p = declare_schema(self, SCHEMA)
-        if p["backend"] == "kairos" and p["temporal_mode"] == "official" and p["history_length"] < p["history_frames"]:
-            raise ParameterError(f"parameter 'history_length' = {p['history_length']} must be >= history_frames "
-                                 f"{p['history_frames']}: the official mode re-encodes that many observations")
+        check_world_model(p)
         try:
             self.spec = load_embodiment(p["embodiment"])
             self.backend = make_backend(p["backend"], self.spec, **backend_options(p))
@@ -67,18 +65,7 @@ class WorldModelNode(Node):
                                     and p["backend"] != "remote" else None)  # remote: no Imagine, one session
         except (ValueError, KeyError, FileNotFoundError) as exc:
             raise ParameterError(str(exc)) from exc
-        fixed = getattr(self.backend, "required_horizon", None)
-        if fixed is not None and fixed != p["horizon"]:
-            raise ParameterError(f"parameter 'horizon' = {p['horizon']}: the model's checkpoint (stepwise action "
-                                 f"statistics) predicts chunks of {fixed} rows; set horizon:={fixed}")
-        fit = getattr(self.backend, "state_velocity", 0)
-        if fit > p["history_length"]:
-            raise ParameterError(f"parameter 'history_length' = {p['history_length']} must be >= {fit}: the model's "
-                                 f"checkpoint fits the robot's velocity over the last {fit} observations")
-        try:
-            check_instruction(p["instruction"])
-        except InstructionError as exc:
-            raise ParameterError(f"parameter 'instruction': {exc}") from exc
+        check_world_model(p, self.backend)
         self.params = p
         self.step_period = p["step_period"] or self.spec.default_step_period
         self.history = ObservationHistory(p["history_length"])

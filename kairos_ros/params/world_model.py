@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from kairos_ros.backends.kairos_options import KAIROS_KEYS  # the validated parameters that reach the kairos backend
-from kairos_ros.core.params import ParamSpec
+from kairos_ros.core.params import ParameterError, ParamSpec
 from kairos_ros.core.stamps import FUTURE_TOLERANCE, FUTURE_TOLERANCE_MAX
+from kairos_ros.core.text import InstructionError, check_instruction
 from kairos_ros.model.config import PRESETS
 
 SCHEMA = [
@@ -177,3 +178,27 @@ def backend_options(params: dict) -> dict:
         options.update({key: params[key] for key in REMOTE_KEYS}, horizon=params["horizon"],
                        step_period=params["step_period"], publish_frames=params["publish_frames"])
     return options
+
+
+def check_world_model(params: dict, backend=None) -> None:
+    """The checks that span several parameters (or a parameter and the loaded model), shared by the
+    node, closed-loop evaluation and kairos-eval. `params` is validated (core.params); `backend` the
+    constructed backend when there is one. ParameterError names the parameter and value."""
+    p = params
+    if p["backend"] == "kairos" and p["temporal_mode"] == "official" and p["history_length"] < p["history_frames"]:
+        raise ParameterError(f"parameter 'history_length' = {p['history_length']} must be >= history_frames "
+                             f"{p['history_frames']}: the official mode re-encodes that many observations")
+    try:
+        check_instruction(p["instruction"])
+    except InstructionError as exc:
+        raise ParameterError(f"parameter 'instruction': {exc}") from exc
+    if backend is None:
+        return
+    fixed = getattr(backend, "required_horizon", None)
+    if fixed is not None and fixed != p["horizon"]:
+        raise ParameterError(f"parameter 'horizon' = {p['horizon']}: the model's checkpoint (stepwise action "
+                             f"statistics) predicts chunks of {fixed} rows; set horizon:={fixed}")
+    fit = getattr(backend, "state_velocity", 0)
+    if fit > p["history_length"]:
+        raise ParameterError(f"parameter 'history_length' = {p['history_length']} must be >= {fit}: the model's "
+                             f"checkpoint fits the robot's velocity over the last {fit} observations")
