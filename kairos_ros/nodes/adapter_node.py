@@ -19,7 +19,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from kairos_msgs.msg import ActionChunk
 from kairos_ros.core.adapter import planner_from_params
@@ -31,9 +31,9 @@ from kairos_ros.core.params import ParameterError
 from kairos_ros.core.safety import CONTROLLER, PREVIEW
 from kairos_ros.core.stamps import stamp_problem
 from kairos_ros.core.trajectory import plan_hold
-from kairos_ros.lib.rostime import to_duration, to_sec, to_time
+from kairos_ros.lib.rostime import to_sec
 from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, warn_problem
-from kairos_ros.nodes.convert import chunk_from_msg
+from kairos_ros.nodes.convert import chunk_from_msg, plan_to_msg
 from kairos_ros.params.adapter import SCHEMA
 
 
@@ -118,16 +118,7 @@ class AdapterNode(Node):
         route = self.safety.route()
         if route not in self.pubs:
             return
-        traj = JointTrajectory()
-        traj.header.stamp = to_time(now)  # time_from_start values are relative to this instant
-        traj.joint_names = list(plan.joint_names)
-        for t, pos, vel in zip(plan.times, plan.positions, plan.velocities):
-            point = JointTrajectoryPoint()
-            point.positions = [float(x) for x in pos]
-            point.velocities = [float(x) for x in vel]
-            point.time_from_start = to_duration(float(t))
-            traj.points.append(point)
-        self.pubs[route].publish(traj)
+        self.pubs[route].publish(plan_to_msg(plan, now))  # time_from_start relative to now
         self.sent += 1
         self.rate.tick()
 
@@ -157,16 +148,8 @@ class AdapterNode(Node):
             route = CONTROLLER  # the e-stop's own stop command still reaches the controller
         sent = False
         if route in self.pubs:
-            plan = hold.plan
-            traj = JointTrajectory()
-            traj.header.stamp = to_time(self._now())
-            traj.joint_names = list(plan.joint_names)
-            point = JointTrajectoryPoint(positions=[float(x) for x in plan.positions[0]],
-                                         velocities=[0.0] * len(plan.joint_names),
-                                         time_from_start=to_duration(float(plan.times[0])))
-            traj.points = [point]
             pub = self.pubs[route]
-            pub.publish(traj)
+            pub.publish(plan_to_msg(hold.plan, self._now()))  # one point at rest (core.trajectory.plan_hold)
             sent = True
             if wait_acked > 0:
                 try:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
 from kairos_msgs.msg import ActionChunk, Observation, PredictedFuture
 from kairos_ros.core.observation import compose
 from kairos_ros.core.types import ActionChunkData, JointStateData, ObservationData, PredictionData
@@ -64,6 +66,19 @@ def chunk_to_msg(chunk: ActionChunkData, frame_id: str = "") -> ActionChunk:
     msg.step_period = to_duration(chunk.step_period)
     msg.backend, msg.model = chunk.backend, chunk.model
     return msg
+
+
+def plan_to_msg(plan, stamp: float) -> JointTrajectory:
+    """A core.trajectory.TrajectoryPlan as the JointTrajectory the controller gets: every joint in
+    order, time_from_start relative to `stamp` (docs/architecture.md, convention 5). Chunks and
+    holds both go out through here."""
+    traj = JointTrajectory()
+    traj.header.stamp = to_time(stamp)
+    traj.joint_names = list(plan.joint_names)
+    traj.points = [JointTrajectoryPoint(positions=[float(x) for x in pos], velocities=[float(x) for x in vel],
+                                        time_from_start=to_duration(float(t)))
+                   for t, pos, vel in zip(plan.times, plan.positions, plan.velocities)]
+    return traj
 
 
 def chunk_from_msg(msg: ActionChunk) -> ActionChunkData:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from kairos_ros.core.adapter import plan_chunk
 from kairos_ros.core.blending import AbsolutePlan, ChunkBlender
@@ -18,8 +17,7 @@ from kairos_ros.core.embodiment import list_embodiments, load_embodiment, state_
 from kairos_ros.core.safety import SafetyLimits, SafetyState
 from kairos_ros.core.trajectory import replan_positions
 from kairos_ros.core.types import ActionChunkData
-from kairos_ros.lib.rostime import to_duration, to_time
-from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg
+from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, plan_to_msg
 
 
 def _chunks(spec, n: int, horizon: int, period: float):
@@ -47,10 +45,7 @@ def bench_embodiment(name: str, iterations: int, horizon: int = 32) -> dict:
         blended = blender.blend(AbsolutePlan(chunk.stamp, now + plan.times, plan.positions))
         plan = replan_positions(plan, blended, spec, current)
         safety.check_plan(plan, current)
-        traj = JointTrajectory(joint_names=list(plan.joint_names))
-        traj.header.stamp = to_time(now)
-        traj.points = [JointTrajectoryPoint(positions=p.tolist(), velocities=v.tolist(), time_from_start=to_duration(float(t)))
-                       for t, p, v in zip(plan.times, plan.positions, plan.velocities)]
+        plan_to_msg(plan, now)
         if i >= 20:  # warm-up excluded
             samples.append(time.perf_counter() - start)
     return {"joints": len(spec.joint_names), "horizon": horizon, **latency_percentiles(samples)}

@@ -40,3 +40,18 @@ def test_images_without_their_own_stamps_take_the_set_stamp():
     obs.image_stamps = []
     back = observation_from_msg(observation_to_msg(obs, "robotwin"))
     assert back.image_stamps == pytest.approx([12.5] * 3)
+
+
+def test_plan_to_msg_keeps_every_point_in_order():
+    from kairos_ros.core.trajectory import TrajectoryPlan
+    from kairos_ros.nodes.convert import plan_to_msg
+
+    plan = TrajectoryPlan(["j1", "j2"], np.array([0.05, 0.1, 0.15]), np.array([[0.0, 1.0], [0.1, 1.1], [0.2, 1.2]]),
+                          np.array([[2.0, 2.0], [2.0, 2.0], [0.0, 0.0]]), 0)
+    msg = plan_to_msg(plan, 100.25)
+    assert msg.header.stamp.sec == 100 and msg.header.stamp.nanosec == 250_000_000
+    assert list(msg.joint_names) == ["j1", "j2"]
+    times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+    assert times == pytest.approx([0.05, 0.1, 0.15])
+    np.testing.assert_allclose([list(p.positions) for p in msg.points], plan.positions)
+    assert list(msg.points[-1].velocities) == [0.0, 0.0]
