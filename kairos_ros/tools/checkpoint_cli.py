@@ -14,6 +14,7 @@ which the backend then checks at every start.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -23,6 +24,7 @@ def verify_problems(path: str, preset: str) -> tuple[str, list[str]]:
     """(what the file was checked as, problems) for `verify`; [] = it fits. Uses the backend's own
     functions (nano_format, kairos_setup.checkpoint_config, kairos_loading.dit_problems), so a file
     verify accepts is one the backend loads."""
+    # torch comes with these: imported when a file is checked, so --help and usage errors stay instant
     from kairos_ros.backends.kairos_loading import dit_problems
     from kairos_ros.backends.kairos_setup import checkpoint_config
     from kairos_ros.model.checkpoint import CheckpointError, compare, read_header
@@ -71,7 +73,7 @@ def main(argv=None) -> int:
     c.add_argument("dst")
     c.add_argument("--dtype", choices=sorted(DTYPES), default=None)
     args = ap.parse_args(argv)
-
+    # torch only once the arguments are valid: --help and usage errors stay instant
     import torch
 
     from kairos_ros.model.checkpoint import CheckpointError, convert_checkpoint, file_sha256, read_header, write_sidecar
@@ -102,8 +104,6 @@ def main(argv=None) -> int:
             print(f"{args.file} fits preset {args.preset} exactly ({what})")
             return 0
         if args.cmd == "hash":
-            import os
-
             for path in args.files:
                 if not os.path.isfile(path):
                     raise CheckpointError(f"'{path}' is not a file")

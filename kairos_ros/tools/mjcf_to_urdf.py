@@ -23,6 +23,9 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+import mujoco
+
+from kairos_ros.core.paths import _SOURCE_ROOT
 from kairos_ros.tools.urdf_build import Options, mjcf_to_urdf
 
 
@@ -91,8 +94,6 @@ ROBOTS = {r.name: r for r in (
 
 
 def generate(robot: Robot) -> str:
-    import mujoco
-
     path = robot.mjcf_path()
     model = mujoco.MjModel.from_xml_path(path)
     version = importlib.metadata.version(robot.distribution)
@@ -107,14 +108,10 @@ def generate(robot: Robot) -> str:
 
 
 def default_out_dir() -> str:
-    from kairos_ros.core.paths import _SOURCE_ROOT
-
     return os.path.join(_SOURCE_ROOT, "urdf_adapters")
 
 
 def _custom(args) -> int:
-    import mujoco
-
     model = mujoco.MjModel.from_xml_path(args.mjcf)
     def limit(_name):
         return args.effort, args.velocity

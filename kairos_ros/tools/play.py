@@ -16,6 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import rclpy
+from rclpy.qos import QoSProfile
+from rosbags.highlevel import AnyReader
+from rosgraph_msgs.msg import Clock
+
 from kairos_ros.lib.rostime import to_time
 
 
@@ -56,8 +61,6 @@ def message_class(msgtype: str):
 
 
 def open_reader(path: str):
-    from rosbags.highlevel import AnyReader
-
     bag = Path(path)
     if not bag.exists():
         raise FileNotFoundError(f"bag '{path}' does not exist")
@@ -75,9 +78,6 @@ def main(argv=None) -> int:
     except Exception as exc:  # rosbags raises several types for unreadable bags
         print(f"kairos-play: cannot open bag '{args.bag}': {exc}", file=sys.stderr)
         return 2
-    import rclpy
-    from rclpy.qos import QoSProfile
-    from rosgraph_msgs.msg import Clock
 
     rclpy.init(args=["--ros-args", "-r", "__node:=kairos_player"])
     node = rclpy.create_node("kairos_player")
@@ -159,8 +159,6 @@ def _play_once(reader, conns, pubs, clock_pub, args, stop) -> int:
 
 
 def _clock(seconds: float):
-    from rosgraph_msgs.msg import Clock
-
     return Clock(clock=to_time(seconds))
 
 

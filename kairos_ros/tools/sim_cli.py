@@ -29,6 +29,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from kairos_ros.core.params import ParameterError
+from kairos_ros.core.paths import find_data
+from kairos_ros.lib.sim.evaluate import run_fast, run_live
+from kairos_ros.lib.sim.record import DEFAULT_START_TIME, RecordOptions, record
+from kairos_ros.lib.sim.registry import TASKS, make_task, task_names
+
 PROG = "kairos-sim"
 
 
@@ -44,8 +50,6 @@ def image_size(text: str) -> tuple[int, int]:
 
 
 def add_record_parser(sub) -> None:
-    from kairos_ros.lib.sim.registry import task_names
-
     p = sub.add_parser("record", help="record scripted-expert demonstrations as rosbag2 (one bag per episode)")
     p.add_argument("out", help="output folder (episodes go to OUT/episode_<seed>/, plus OUT/index.json)")
     p.add_argument("--task", required=True, help=f"task name ({', '.join(task_names())})")
@@ -69,9 +73,6 @@ def add_record_parser(sub) -> None:
 
 
 def cmd_record(args, ap) -> int:
-    from kairos_ros.lib.sim.record import DEFAULT_START_TIME, RecordOptions, record
-    from kairos_ros.lib.sim.registry import TASKS
-
     if args.task not in TASKS:
         ap.error(f"unknown task '{args.task}' (known: {', '.join(sorted(TASKS))})")
     if args.episodes < 1:
@@ -105,8 +106,6 @@ def cmd_record(args, ap) -> int:
 
 
 def add_evaluate_parser(sub) -> None:
-    from kairos_ros.lib.sim.registry import task_names
-
     p = sub.add_parser("evaluate", help="closed-loop evaluation of backends on seeded episodes (fast mode)")
     p.add_argument("out", help="report folder")
     p.add_argument("--task", required=True, help=f"task name ({', '.join(task_names())})")
@@ -128,11 +127,6 @@ def add_evaluate_parser(sub) -> None:
 
 
 def cmd_evaluate(args, ap) -> int:
-    from kairos_ros.core.params import ParameterError
-    from kairos_ros.core.paths import find_data
-    from kairos_ros.lib.sim.evaluate import run_fast, run_live
-    from kairos_ros.lib.sim.registry import TASKS, make_task
-
     if args.task not in TASKS:
         ap.error(f"argument --task: unknown task '{args.task}' (known: {', '.join(sorted(TASKS))})")
     if args.episodes < 1:
@@ -172,8 +166,6 @@ def cmd_evaluate(args, ap) -> int:
 
 
 def cmd_tasks(args, ap) -> int:
-    from kairos_ros.lib.sim.registry import TASKS
-
     for name, (task_ref, expert_ref) in sorted(TASKS.items()):
         print(f"{name}\t{task_ref}\t{expert_ref}")
     return 0

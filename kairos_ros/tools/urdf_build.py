@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import mujoco
 import numpy as np
 
 from kairos_ros.lib.urdf_math import Pose, axis_angle, fmt, quat_to_mat, sanitize, vec  # noqa: F401 (sanitize: API)
@@ -55,8 +56,6 @@ class Options:
 
 
 def _name(m, kind, i: int) -> str:
-    import mujoco
-
     return mujoco.mj_id2name(m, getattr(mujoco.mjtObj, kind), i) or f"{kind[6:].lower()}{i}"
 
 
@@ -271,8 +270,6 @@ class UrdfBuilder:
             self._joint(f"{link}_{'anchor' if js else 'fixed'}", "fixed", parent, link, pending)
 
     def _site(self, site: str, bodies: list[int]) -> None:
-        import mujoco
-
         m = self.m
         s = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, site)
         if s < 0 or int(m.site_bodyid[s]) not in bodies:
@@ -284,8 +281,6 @@ class UrdfBuilder:
 
 
 def _body_id(m, name: str) -> int:
-    import mujoco
-
     b = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
     if b < 0:
         raise ValueError(f"no body '{name}' in the MJCF")
