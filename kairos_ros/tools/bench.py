@@ -3,6 +3,7 @@
     kairos-bench pipeline [--seconds 20] [--out out/bench]
     kairos-bench adapter [--iterations 500]
     kairos-bench model [--repeat 5]
+    kairos-bench serve [--seconds 5] [--robots 1 4 16]
 """
 from __future__ import annotations
 
@@ -27,6 +28,13 @@ def main(argv=None) -> int:
     mo.add_argument("--repeat", type=int, default=5, help="timed repetitions per figure (default 5)")
     mo.add_argument("--lengths", type=int, nargs="+", default=[8, 64, 256], help="history lengths (frames)")
     mo.add_argument("--out", default="out/bench", help="folder for model.json")
+    se = sub.add_parser("serve", help="remote inference (kairos-serve on loopback) against the same model in-process")
+    se.add_argument("--seconds", type=float, default=5.0, help="seconds per run (default 5)")
+    se.add_argument("--robots", type=int, nargs="+", default=[1, 4, 16], help="simulated robots (default 1 4 16)")
+    se.add_argument("--config", default="config/aloha.yaml", help="profile served (default config/aloha.yaml)")
+    se.add_argument("--backend", default="hold", help="backend served (default hold)")
+    se.add_argument("--encoding", default="raw", choices=["raw", "jpeg"], help="frame encoding (default raw)")
+    se.add_argument("--out", default="out/bench", help="folder for serve.json")
     args = ap.parse_args(argv)
     # Each benchmark's module is imported only when it runs: model pulls in torch, pipeline rclpy.
     if args.what == "pipeline":
@@ -38,6 +46,9 @@ def main(argv=None) -> int:
     elif args.what == "adapter":
         from kairos_ros.tools.bench_adapter import run_adapter_bench
         result = run_adapter_bench(args.iterations)
+    elif args.what == "serve":
+        from kairos_ros.tools.bench_serve import run_serve_bench
+        result = run_serve_bench(args.seconds, tuple(args.robots), args.config, args.backend, args.encoding)
     else:  # pragma: no cover - argparse refuses unknown choices
         return 2
     os.makedirs(args.out, exist_ok=True)
