@@ -1,0 +1,152 @@
+"""kairos-serve --ray's deployment (remote/ray_serve.py, remote/batched.py) on a local CPU Ray.
+
+Marked `ray` (deselect with -m "not ray"); one Ray start for the module. Checks that a robot's
+chunk does not depend on what it is batched with (two robots batched together get the chunks each
+gets alone, and the in-process kairos backend's), that the gateway's RayBackend hands each
+session's own history over, and that Ray's ports stay on the loopback interface.
+"""
+import os
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+import yaml
+
+from kairos_ros.backends.kairos_options import KAIROS_KEYS
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.types import JointStateData, ObservationData
+from kairos_ros.lib.synthetic import JointMotion, Scene
+
+pytestmark = pytest.mark.ray
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SPEC = load_embodiment("aloha")
+WM = yaml.safe_load(open(os.path.join(REPO, "config", "aloha.yaml")))["world_model"]["ros__parameters"]
+PARAMS = {k: v for k, v in WM.items() if k in KAIROS_KEYS}  # the bundled kairos-nano, official mode
+HORIZON, PERIOD = 32, 0.05
+
+
+def robot_history(seed: int, n: int = 5, instruction: str = WM["instruction"]) -> list:
+    """A simulated robot's newest observations (lib/synthetic.py: smooth joint motion, a scene that moves with it)."""
+    motion = JointMotion(list(SPEC.joint_names), SPEC.lower, SPEC.upper, seed)
+    scene = Scene("head", 0, PARAMS["image_width"], PARAMS["image_height"], list(SPEC.joint_names), seed)
+    out = []
+    for k in range(n):
+        t = 1.0 + 0.1 * k
+        q, dq = motion.state(t)
+        frame = scene.render(motion.normalised(t)[0])
+        out.append(ObservationData(t, ["head"], [frame], JointStateData(t, list(SPEC.joint_names), q[0], dq[0]),
+                                   instruction=instruction, composed=frame))
+    return out
+
+
+def descendants(pid: int) -> set:
+    children: dict = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+@pytest.fixture(scope="module")
+def ray_app():
+    from kairos_ros.remote.ray_serve import RayOptions, deploy, start_ray
+
+    ray = start_ray(num_cpus=2)
+    from ray import serve
+
+    try:
+        handle, info = deploy("aloha", PARAMS, RayOptions(max_batch_size=2, batch_wait_ms=3000, timeout=120))
+        yield handle, info
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def item(history):
+    from kairos_ros.remote.batched import BatchItem
+
+    return BatchItem(history, HORIZON, PERIOD)
+
+
+def test_batched_robots_get_the_chunks_each_gets_alone(ray_app):
+    handle, info = ray_app
+    a, b = robot_history(1), robot_history(2)
+    before = len(handle.batch_sizes.remote().result())
+    together = [handle.remote(item(a)), handle.remote(item(b))]  # both queued before either runs
+    together = [r.result(timeout_s=120) for r in together]
+    alone = [handle.remote(item(h)).result(timeout_s=120) for h in (a, b)]
+    sizes = handle.batch_sizes.remote().result()[before:]
+    assert sizes == [2, 1, 1], sizes
+    for t, s in zip(together, alone):
+        assert t.values.shape == (HORIZON, len(SPEC.slot_names)) and np.all(np.isfinite(t.values))
+        np.testing.assert_allclose(t.values, s.values, atol=1e-5)
+    assert np.abs(together[0].values - together[1].values).max() > 1e-3  # two robots, two different chunks
+
+    # The same chunk as the in-process kairos backend (the world-model node's) for that history alone.
+    from kairos_ros.backends.kairos_backend import KairosBackend
+
+    local = KairosBackend(SPEC, num_predicted_frames=0, **PARAMS)
+    np.testing.assert_allclose(local.predict(a, HORIZON, PERIOD).chunk.values, together[0].values, atol=1e-5)
+    assert info["frames_needed"] == max(PARAMS["history_frames"], local.state_velocity)
+
+
+def test_gateway_sessions_hand_their_own_history_over(ray_app):
+    from kairos_ros.remote.ray_serve import RayBackend
+
+    handle, info = ray_app
+    histories = [robot_history(3), robot_history(4)]
+    sessions = [RayBackend(SPEC, handle, info, seed=k, timeout=120) for k in range(2)]
+    results: dict = {}
+
+    def run(k):
+        results[k] = sessions[k].predict(histories[k], HORIZON, PERIOD).chunk
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(results) == [0, 1]
+    for k in range(2):
+        alone = handle.remote(item(histories[k][-info["frames_needed"]:])).result(timeout_s=120)
+        np.testing.assert_allclose(results[k].values, alone.values, atol=1e-5)
+        assert results[k].stamp == histories[k][-1].stamp and results[k].slot_names == list(SPEC.slot_names)
+    with pytest.raises(ValueError, match="differs from image_width x image_height"):
+        bad = robot_history(5)
+        bad[-1].composed = bad[-1].composed[:64]
+        sessions[0].predict(bad, HORIZON, PERIOD)
+    with pytest.raises(ValueError, match="stepwise action statistics"):  # refused in the replica, said to the session
+        sessions[0].predict(histories[0], HORIZON // 2, PERIOD)
+
+
+def test_ray_ports_stay_private(ray_app):
+    """Every socket Ray's processes listen on is on loopback, except Serve's replica gRPC server
+    (Ray 2.60 binds it to [::]; behind Ray's token authentication, which is on); no HTTP proxy."""
+    from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+    assert is_token_auth_enabled()
+    ours = descendants(os.getpid())
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    listening = []
+    for line in out.splitlines():
+        fields = line.split()
+        pids = {int(p.split("=")[1]) for p in fields[-1].split(",") if p.startswith("pid=")}
+        if pids & ours:
+            listening.append((fields[3], fields[-1]))
+    assert listening, "no Ray listener found (ss shows no process ids?)"
+    public = [(addr, who) for addr, who in listening
+              if not (addr.startswith("127.0.0.1:") or addr.startswith("[::ffff:127.0.0.1]:") or addr.startswith("[::1]:"))]
+    assert all("ServeRepli" in who for _, who in public), public
+    assert not any(addr.endswith(":8000") for addr, _ in listening)  # Serve's HTTP proxy is not started
