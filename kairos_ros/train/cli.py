@@ -36,6 +36,7 @@ Exit codes: 0 done (or stopped by --stop-after), 2 bad arguments or data, 130 in
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import os
@@ -48,7 +49,24 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.lib.dataset import (DatasetError, DecodeSettings, bag_embodiment, bag_fingerprint, check_lengths,
+                                    default_cache_dir, find_bags, load_bags, settings_from_profile, split_episodes)
 from kairos_ros.lib.profile import default_config
+from kairos_ros.lib.synthetic_bag import CAMERA_NAMES, DEFAULT_INSTRUCTION
+from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
+from kairos_ros.model.config import get_preset
+from kairos_ros.model.nano_format import valid_state_velocity
+from kairos_ros.model.wam import KairosWAM
+from kairos_ros.train.data import Episode, EpisodeConfig, slot_statistics
+from kairos_ros.train.evaluate import evaluate_heldout
+from kairos_ros.train.loop import Parallel, Stopped, TrainConfig, encode_episodes, train_codec, train_wam
+from kairos_ros.train.save import save_all
 
 TRAIN_SEED_BASE = 1000
 CAMERAS = {"robotwin": ("head", "left_wrist", "right_wrist")}
@@ -123,7 +141,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     for flag in ("tile_width", "tile_height", "stop_after"):
         if getattr(args, flag) is not None and not getattr(args, flag) > 0:
             ap.error(f"--{flag.replace('_', '-')} {getattr(args, flag)} must be > 0")
-    from kairos_ros.model.nano_format import valid_state_velocity
 
     if not valid_state_velocity(args.state_velocity):
         ap.error(f"--state-velocity {args.state_velocity} must be 0 or >= 2")
@@ -142,10 +159,6 @@ class TrainError(ValueError):
 
 def _distributed(args):
     """(Parallel, whether this process initialised torch.distributed) from torchrun's environment."""
-    import torch
-
-    from kairos_ros.train.loop import Parallel
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = "cpu"
@@ -157,7 +170,6 @@ def _distributed(args):
         device = f"cuda:{local}"
     if world == 1:
         return Parallel(0, 1, device), False
-    import torch.distributed as dist
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if args.device == "cuda" else "gloo")
@@ -167,8 +179,6 @@ def _distributed(args):
 
 def _barrier(par) -> None:
     if par.world > 1:
-        import torch.distributed as dist
-
         dist.barrier()
 
 
@@ -203,10 +213,6 @@ def _profile_path(args, embodiment: str) -> str:
 
 def _bag_data(args, log):
     """(episodes, decoded bags, DecodeSettings, embodiment spec) for --bags."""
-    from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.lib.dataset import (DatasetError, DecodeSettings, bag_embodiment, default_cache_dir, find_bags,
-                                        load_bags, settings_from_profile)
-
     try:
         bags = find_bags(args.bags)
         embodiment = args.embodiment or bag_embodiment(bags[0], args.joint_topic or "/joint_states")
@@ -221,8 +227,6 @@ def _bag_data(args, log):
         else:
             settings = replace(DecodeSettings(), **{k: v for k, v in overrides.items() if v is not None})
         if settings.instruction == "":
-            from kairos_ros.lib.synthetic_bag import DEFAULT_INSTRUCTION
-
             settings.instruction = DEFAULT_INSTRUCTION
         cache = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir()
         episodes, decoded = load_bags(bags, settings, cache, log)
@@ -238,10 +242,6 @@ def _bag_data(args, log):
 
 
 def _synthetic_data(args, log):
-    from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.lib.synthetic_bag import CAMERA_NAMES, DEFAULT_INSTRUCTION
-    from kairos_ros.train.data import Episode, EpisodeConfig
-
     try:
         spec = load_embodiment(args.embodiment or "dual_arm")
     except ValueError as exc:
@@ -263,8 +263,6 @@ def _synthetic_data(args, log):
 
 
 def _frame_period(episodes, rate: float) -> float:
-    import numpy as np
-
     period = float(np.median([1.0 / ep.cfg.camera_rate for ep in episodes]))
     return 1.0 / rate if abs(period - 1.0 / rate) < 0.05 * period else round(period, 4)
 
@@ -276,8 +274,7 @@ def _training_config(args, source: dict) -> dict:
 
 
 def _write_losses(out: Path, rows: list[dict]) -> list[Path]:
-    import csv
-
+    # matplotlib only here, where losses.png is drawn, with its headless backend chosen before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")
@@ -309,8 +306,6 @@ def _write_losses(out: Path, rows: list[dict]) -> list[Path]:
 
 
 def _save_checkpoint(out: Path, payload: dict) -> None:
-    import torch
-
     tmp = out / f".{CHECKPOINT}.{os.getpid()}.tmp"
     torch.save(payload, tmp)
     os.replace(tmp, out / CHECKPOINT)
@@ -324,23 +319,11 @@ def main(argv=None) -> int:
         print(f"kairos-train: {exc}", file=sys.stderr)
         return 2
     finally:
-        import torch.distributed as dist
-
         if getattr(args, "_owns_group", False) and dist.is_initialized():
             dist.destroy_process_group()
 
 
 def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
-    import numpy as np
-    import torch
-
-    from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
-    from kairos_ros.model.config import get_preset
-    from kairos_ros.model.wam import KairosWAM
-    from kairos_ros.train.data import slot_statistics
-    from kairos_ros.train.loop import Stopped, TrainConfig, encode_episodes, train_codec, train_wam
-    from kairos_ros.train.save import save_all
-
     started = datetime.datetime.now(datetime.timezone.utc)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -375,7 +358,6 @@ def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
         raise error
     kind, episodes, extra, settings, spec = data
     step_period = args.step_period or spec.default_step_period
-    from kairos_ros.lib.dataset import DatasetError, bag_fingerprint, check_lengths, split_episodes
 
     try:
         check_lengths(episodes, args.history_frames, args.horizon, step_period, args.future_frames,
@@ -444,8 +426,6 @@ def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
     shared = {"codec_final": ckpt.get("codec_final") if ckpt else None, "stats": ckpt.get("stats") if ckpt else None}
     bar = None
     if par.main and args.progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=total, initial=done_before, desc="kairos-train", unit="step", file=sys.stderr,
                    dynamic_ncols=True)
 
@@ -548,8 +528,6 @@ def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
     paths = save_all(out, model, codec, text, spec, stats, record)
     paths += _write_losses(out, rows)
     if val_eps:
-        from kairos_ros.train.evaluate import evaluate_heldout
-
         files = {f"{p}_checkpoint": str(out / f"{p}.safetensors") for p in ("dit", "codec", "text")}
         record["evaluation"] = evaluate_heldout(files, spec, val_eps, record, default_instruction,
                                                 args.eval_samples, args.eval_flow_steps, log)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from kairos_ros.backends import make_backend
+from kairos_ros.core.metrics import psnr
 from kairos_ros.core.types import JointStateData, ObservationData
 
 PSNR_CAP = 100.0
@@ -34,9 +36,6 @@ def _observations(ep, n: int, count: int, instruction: str) -> list[ObservationD
 def evaluate_heldout(files: dict, spec, episodes: list, record: dict, default_instruction: str,
                      samples: int = 8, flow_steps: int = 10, log=print) -> dict:
     """{"actions": {...}, "codec": {...}} over the validation episodes (empty dict without any)."""
-    from kairos_ros.backends import make_backend
-    from kairos_ros.core.metrics import psnr
-
     if not episodes:
         return {}
     h, w = episodes[0].frames.shape[1:3]

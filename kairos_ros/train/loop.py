@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
 from kairos_ros.model.sampler import shift_levels, video_shift
@@ -99,7 +100,6 @@ class Parallel:
         returns the summed values."""
         if self.world == 1:
             return [float(v.detach()) for v in values]
-        import torch.distributed as dist
 
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1).float() for g in grads] +
@@ -115,7 +115,6 @@ class Parallel:
     def any(self, flag: bool) -> bool:
         if self.world == 1:
             return bool(flag)
-        import torch.distributed as dist
 
         t = torch.tensor([1.0 if flag else 0.0], device=self.device)
         dist.all_reduce(t)
@@ -125,7 +124,6 @@ class Parallel:
         """Rank 0's parameters and buffers on every rank."""
         if self.world == 1:
             return
-        import torch.distributed as dist
 
         for t in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(t.data, 0)
