@@ -82,7 +82,7 @@ def served_model(config: str, backend: str, embodiment: str):
     from kairos_ros.core.embodiment import load_embodiment
     from kairos_ros.core.params import load_ros_params_yaml, validate_params
     from kairos_ros.params.world_model import SCHEMA, backend_options
-    from kairos_ros.remote.session import ServedModel
+    from kairos_ros.remote.session import Prebuilt, ServedModel
 
     raw = load_ros_params_yaml(config, "world_model")
     if backend:
@@ -108,7 +108,7 @@ def served_model(config: str, backend: str, embodiment: str):
     probe = make()  # refuses bad settings (and missing weights) now, not at the first robot
     horizon = getattr(probe, "required_horizon", None) or params["horizon"]
     kairos = params["backend"] == "kairos"
-    return ServedModel(make, spec.name, tuple(spec.slot_names), horizon,
+    return ServedModel(Prebuilt(make, probe), spec.name, tuple(spec.slot_names), horizon,
                        params["step_period"] or spec.default_step_period, params["history_length"],
                        backend=probe.name, model=probe.model, temporal_mode=params["temporal_mode"] if kairos else "",
                        num_predicted_frames=params["num_predicted_frames"],
@@ -134,6 +134,8 @@ def parse_args(argv):
     ap.add_argument("--idle-timeout", type=float, default=60.0, help="close a silent session after (s, default 60)")
     ap.add_argument("--hello-timeout", type=float, default=5.0, help="handshake and hello deadline (s, default 5)")
     ap.add_argument("--workers", type=int, default=2, help="inference threads (default 2)")
+    from kairos_ros.remote.ray_serve import add_ray_options
+    add_ray_options(ap)  # --ray: the model as a Ray Serve deployment behind this gateway (remote/ray_serve.py)
     return ap.parse_args(argv)
 
 
@@ -161,7 +163,11 @@ def main(argv=None) -> int:
         check_args(args)
         token = read_token(args.token_file, args.insecure_no_auth)
         ctx = tls_context(args.certfile, args.keyfile)
-        served = served_model(args.config, args.backend, args.embodiment)
+        if args.ray:  # sessions forward to a Ray Serve deployment (remote/ray_serve.py); no model in this process
+            from kairos_ros.remote.ray_serve import ray_served
+            served = ray_served(args)
+        else:
+            served = served_model(args.config, args.backend, args.embodiment)
     except (StartError, ParameterError, ValueError, FileNotFoundError) as exc:
         print(f"kairos-serve: {exc}", file=sys.stderr)
         return 2

@@ -75,6 +75,35 @@ class LatestSlot:
             return item
 
 
+class Prebuilt:
+    """A backend factory that keeps one instance built ahead: a robot's session starts without
+    waiting for the model to load (kairos: its weights), and the next spare is built on a thread of
+    its own. `first` (e.g. the instance built to check the settings at start-up) is the first spare."""
+
+    def __init__(self, make: Callable[[], object], first=None):
+        self.make = make
+        self._spare = first
+        self._lock = threading.Lock()
+        self._building = False
+
+    def __call__(self):
+        with self._lock:
+            backend, self._spare = self._spare, None
+            start = not self._building
+            self._building = True
+        if start:
+            threading.Thread(target=self._build, name="spare-backend", daemon=True).start()
+        return backend if backend is not None else self.make()
+
+    def _build(self) -> None:
+        try:
+            spare = self.make()
+        except Exception:  # the caller's own make() will raise it again, with its message
+            spare = None
+        with self._lock:
+            self._spare, self._building = spare, False
+
+
 class Session:
     """One robot's world state. observe/reset/set_instruction may come from the transport's thread
     while predict runs on a worker thread; the lock guards the history and the flags, and predict is

@@ -121,3 +121,20 @@ def test_session_cap_and_idle_sessions():
     assert manager.count == 1 and not manager.full()
     with pytest.raises(ValueError):
         SessionManager(served(), 0, 5.0)
+
+
+def test_prebuilt_hands_out_a_spare_and_builds_the_next_one_ahead():
+    from kairos_ros.remote.session import Prebuilt
+    from serve_util import wait_for
+
+    made = []
+
+    def make():
+        made.append(object())
+        return made[-1]
+    first = object()
+    factory = Prebuilt(make, first)
+    assert factory() is first
+    assert wait_for(lambda: len(made) == 1 and factory._spare is made[0], 5.0)
+    assert factory() is made[0]  # the spare, never an instance handed out before
+    assert wait_for(lambda: len(made) == 2 and factory._spare is made[1], 5.0)
