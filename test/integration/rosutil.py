@@ -26,6 +26,20 @@ def wait_for(predicate, timeout: float, period: float = 0.05) -> bool:
     return bool(predicate())
 
 
+def send_until(send, condition, timeout: float = 20.0, resend: float = 1.0) -> bool:
+    """Call send() (publish an input), again every `resend` s, until condition() holds or `timeout`
+    has passed; the result is condition()'s. For an input whose effect is the condition, when one
+    message may be lost or refused while the graph is still settling (a best-effort subscription, a
+    joint state gone stale under load)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        send()
+        if wait_for(condition, max(0.0, min(resend, deadline - time.monotonic())), 0.02):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
 class NodeProcess:
     """One node in its own process, its output captured in a log file."""
 
@@ -103,6 +117,35 @@ class Listener:
 
     def wait_subscribers(self, pub, timeout: float = 20.0) -> bool:
         return wait_for(lambda: pub.get_subscription_count() > 0, timeout)
+
+    def wait_matched(self, need: dict, timeout: float = 30.0) -> bool:
+        """Wait until each of this node's publishers has matched at least the given number of
+        subscriptions: DDS matching as the publisher sees it, which decides whether a message
+        published now reaches them (the graph can list a subscription before that)."""
+        return wait_for(lambda: all(pub.get_subscription_count() >= n for pub, n in need.items()), timeout)
+
+    def barrier(self, topic: str, since: int, send, is_marker=lambda msg: True, timeout: float = 20.0,
+                resend: float = 1.0) -> list:
+        """The end of a negative check ("that input must cause nothing on `topic`"), without a fixed
+        sleep. After the input that must have no effect, `send()` a valid marker input through the
+        same publisher(s), again every `resend` s, until its effect (a message on `topic` for which
+        `is_marker` holds) arrives; return the messages on `topic` from index `since` that arrived
+        before it. DDS delivers one publisher's messages to a subscriber in order (best effort may drop,
+        never reorders), a node handles one subscription's messages in order and its own publisher
+        delivers in order too, so whatever the earlier input caused was published before the
+        marker's effect: it is in the returned list or nowhere. AssertionError when no marker
+        has an effect within `timeout`."""
+        found = []
+
+        def arrived() -> bool:
+            msgs = self.got(topic)[since:]
+            hit = next((i for i, m in enumerate(msgs) if is_marker(m)), None)
+            if hit is not None and not found:
+                found.append(msgs[:hit])
+            return bool(found)
+        assert send_until(send, arrived, timeout, resend), \
+            f"barrier: no marker's effect arrived on {topic} within {timeout} s"
+        return found[0]
 
     def diagnostics_values(self, node_name: str) -> dict:
         """Key/values of the newest /diagnostics status from the named node."""

@@ -9,7 +9,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from integration.rosutil import Listener, NodeProcess, wait_for
+from integration.rosutil import Listener, NodeProcess, send_until, wait_for
 from kairos_msgs.msg import ActionChunk, Observation
 from kairos_ros.core.embodiment import load_embodiment, state_to_slots
 from kairos_ros.lib.rostime import to_duration, to_time
@@ -51,7 +51,11 @@ def graph():
     # Every subscription the tests rely on (a node is visible before its subscriptions exist).
     need = {CAM: 1, "/joint_states": 3, "/kairos/observation": 2, "/kairos/action_chunk": 2, "/bad/chunk": 1}
     assert listener.wait_subscriptions(need), {t: listener.node.count_subscribers(t) for t in need}
-    time.sleep(0.5)
+    # ... and matched by this node's publishers (the observation topic's second subscription is this
+    # node's own recorder).
+    pubs = listener.pubs
+    matched = {pubs["img"]: 1, pubs["js"]: 3, pubs["obs"]: 2, pubs["chunk"]: 1}
+    assert listener.wait_matched(matched), {p.topic_name: p.get_subscription_count() for p in matched}
     yield listener, {n.name: n for n in nodes}
     for n in nodes:
         code = n.stop()
@@ -79,8 +83,24 @@ def joints(stamp, names=None, positions=None):
 
 
 def send_pair(listener, stamp, img=None, js=None):
-    listener.pubs["js"].publish(js or joints(stamp))
-    listener.pubs["img"].publish(img or image(stamp))
+    listener.pubs["js"].publish(joints(stamp) if js is None else js)
+    listener.pubs["img"].publish(image(stamp) if img is None else img)
+
+
+def stamp_of(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def perception_barrier(listener, since: int) -> list:
+    """Observations from index `since` that arrived before a valid marker pair's observation (the
+    marker goes through the same publishers as any earlier input: see Listener.barrier)."""
+    markers = []
+
+    def send():
+        markers.append(now(listener))
+        send_pair(listener, markers[-1])
+    return listener.barrier("/kairos/observation", since, send,
+                            lambda o: any(abs(stamp_of(o) - m) < 1e-6 for m in markers))
 
 
 def count(listener, node, key) -> int:
@@ -94,10 +114,11 @@ def expect_count(listener, node, key, before, timeout=5.0):
 
 def test_good_data_flows(graph):
     listener, _ = graph
-    for i in range(20):
+
+    def fed():  # a pair at 20 Hz (wait_for's period) until the chain perception -> adapter has run twice
         send_pair(listener, now(listener))
-        time.sleep(0.05)
-    assert wait_for(lambda: len(listener.got("/bad/traj")) >= 2, 10), "no trajectory from good data"
+        return len(listener.got("/bad/traj")) >= 2
+    assert wait_for(fed, 30), "no trajectory from good data"
     traj = listener.got("/bad/traj")[-1]
     assert list(traj.joint_names) == list(SPEC.joint_names)
 
@@ -109,7 +130,6 @@ def test_good_data_flows(graph):
 ])
 def test_perception_rejects(graph, case, key):
     listener, nodes = graph
-    time.sleep(0.3)
     before = count(listener, "perception", key)
     n_obs = len(listener.got("/kairos/observation"))
     stamp = now(listener)
@@ -124,31 +144,31 @@ def test_perception_rejects(graph, case, key):
         "missing": dict(js=joints(stamp, names=names[:-1], positions=mid[:-1])),
         "unknown": dict(js=joints(stamp, names=names + ["mystery_joint"], positions=mid + [0.0])),
     }[case]
-    # Only the bad message is sent for this stamp: no set can be completed from it.
-    if "img" in bad:
-        listener.pubs["img"].publish(bad["img"])
-    else:
-        listener.pubs["js"].publish(bad["js"])
+    # The bad message comes with a good partner of the same stamp: a node that let the bad one
+    # through would complete a set from the two and publish it at once.
+    send_pair(listener, stamp, **bad)
     expect_count(listener, "perception", key, before)
-    time.sleep(0.3)
-    new = listener.got("/kairos/observation")[n_obs:]
-    assert all(abs((o.header.stamp.sec + o.header.stamp.nanosec * 1e-9) - stamp) > 1e-6 for o in new)
+    early = perception_barrier(listener, n_obs)
+    assert not [o for o in early if abs(stamp_of(o) - stamp) < 1e-6], "an observation from the bad input"
+    assert not [o for o in listener.got("/kairos/observation")[n_obs:] if abs(stamp_of(o) - stamp) < 1e-6]
     assert nodes["perception"].alive()
 
 
 def test_out_of_order_stamp_is_dropped(graph):
     listener, nodes = graph
     before = count(listener, "perception", "out_of_order")
+    # The late pair must be newer than every set already published (older sets are skipped by the
+    # synchroniser anyway, and the check below would pass for that reason alone).
+    newest = max((stamp_of(o) for o in listener.got("/kairos/observation")), default=0.0)
+    assert wait_for(lambda: now(listener) - 0.2 > newest + 0.05, 10)
     t = now(listener)
-    listener.pubs["js"].publish(joints(t))
-    time.sleep(0.1)
     n_obs = len(listener.got("/kairos/observation"))
+    listener.pubs["js"].publish(joints(t))  # (one publisher: delivered and handled before the next)
     listener.pubs["js"].publish(joints(t - 0.2))  # 200 ms older than the newest: reordered, not a loop
     listener.pubs["img"].publish(image(t - 0.2))
     expect_count(listener, "perception", "out_of_order", before)
-    time.sleep(0.3)
-    stale = [o for o in listener.got("/kairos/observation")[n_obs:]
-             if abs(o.header.stamp.sec + o.header.stamp.nanosec * 1e-9 - (t - 0.2)) < 1e-6]
+    early = perception_barrier(listener, n_obs)
+    stale = [o for o in early + listener.got("/kairos/observation")[n_obs:] if abs(stamp_of(o) - (t - 0.2)) < 1e-6]
     assert not stale and nodes["perception"].alive()
 
 
@@ -193,14 +213,34 @@ def chunk_msg(stamp, horizon=5, dim=None, embodiment="single_arm", values=None, 
     return msg
 
 
+MARKER_ROWS, MARKER_PERIOD = 12, 0.2  # a marker chunk's trajectory has >= 10 points; the bad ones <= 8
+
+
+def send_marker_chunk(listener, rows=MARKER_ROWS, period=MARKER_PERIOD):
+    """A fresh joint state and a valid chunk for adapter_direct (the joint state goes on another
+    topic: when the chunk overtakes it and finds the previous one too old, the next send succeeds)."""
+    send_pair(listener, now(listener))
+    listener.pubs["chunk"].publish(chunk_msg(now(listener), horizon=rows, period=period))
+
+
+def is_marker_traj(traj) -> bool:
+    return len(traj.points) >= MARKER_ROWS - 2  # rows due within the chunk's latency are dropped
+
+
+def adapter_executes(listener):
+    """Wait until adapter_direct turns a valid chunk into a trajectory: it has a fresh joint state,
+    so what it refuses next is refused for its own defect."""
+    n = len(listener.got("/bad/adapter_traj"))
+    assert send_until(lambda: send_marker_chunk(listener), lambda: len(listener.got("/bad/adapter_traj")) > n, 20), \
+        f"adapter_direct executes no valid chunk: {listener.diagnostics_values('adapter_direct')}"
+
+
 def test_adapter_accepts_valid_chunk(graph):
     listener, _ = graph
-    send_pair(listener, now(listener))  # fresh joint state for the adapter
-    time.sleep(0.2)
     n = len(listener.got("/bad/adapter_traj"))
-    listener.pubs["chunk"].publish(chunk_msg(now(listener)))
-    assert wait_for(lambda: len(listener.got("/bad/adapter_traj")) > n, 5)
-    traj = listener.got("/bad/adapter_traj")[-1]
+    assert send_until(lambda: send_marker_chunk(listener, rows=5, period=0.05),
+                      lambda: len(listener.got("/bad/adapter_traj")) > n, 20)
+    traj = listener.got("/bad/adapter_traj")[n]
     times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in traj.points]
     assert list(traj.joint_names) == list(SPEC.joint_names)
     assert all(b > a for a, b in zip(times, times[1:])) and times[0] > 0
@@ -211,8 +251,7 @@ def test_adapter_accepts_valid_chunk(graph):
 @pytest.mark.parametrize("case", ["dimension", "embodiment", "nan", "stale", "count_mismatch", "slots"])
 def test_adapter_refuses_bad_chunk(graph, case):
     listener, nodes = graph
-    send_pair(listener, now(listener))
-    time.sleep(0.2)
+    adapter_executes(listener)
     before = count(listener, "adapter_direct", "refused_chunk")
     n = len(listener.got("/bad/adapter_traj"))
     t = now(listener)
@@ -229,16 +268,15 @@ def test_adapter_refuses_bad_chunk(graph, case):
     }[case]()
     listener.pubs["chunk"].publish(msg)
     expect_count(listener, "adapter_direct", "refused_chunk", before)
-    time.sleep(0.2)
-    assert len(listener.got("/bad/adapter_traj")) == n, "a trajectory was produced from a bad chunk"
+    early = listener.barrier("/bad/adapter_traj", n, lambda: send_marker_chunk(listener), is_marker_traj)
+    assert early == [], "a trajectory was produced from a bad chunk"
     assert nodes["adapter_direct"].alive()
 
 
 def test_adapter_acceleration_gate_counts_by_name(graph):
     """A chunk within the velocity, step and start-jump limits whose path bends too hard."""
     listener, nodes = graph
-    send_pair(listener, now(listener))
-    time.sleep(0.2)
+    adapter_executes(listener)
     before = count(listener, "adapter_direct", "refused_acceleration")
     n = len(listener.got("/bad/adapter_traj"))
     offsets = np.zeros((8, SPEC.dim))
@@ -248,8 +286,8 @@ def test_adapter_acceleration_gate_counts_by_name(graph):
     expect_count(listener, "adapter_direct", "refused_acceleration", before)
     assert "acceleration gate: joint 'robot_panda0_joint2'" in \
         listener.diagnostics_values("adapter_direct").get("last.refused_acceleration", "")
-    time.sleep(0.2)
-    assert len(listener.got("/bad/adapter_traj")) == n, "a trajectory was produced from a refused chunk"
+    early = listener.barrier("/bad/adapter_traj", n, lambda: send_marker_chunk(listener), is_marker_traj)
+    assert early == [], "a trajectory was produced from a refused chunk"
     assert nodes["adapter_direct"].alive()
 
 
