@@ -80,9 +80,11 @@ def test_set_instruction(graph):
     res = call(listener, SetInstruction, "/world_model/set_instruction", SetInstruction.Request(instruction="stack the cups"))
     assert res.success, res.message
     assert wait_for(lambda: any(m.data == "stack the cups" for m in listener.got("/kairos/instruction")), 10)
-    time.sleep(0.5)
-    feed(listener)
-    assert wait_for(lambda: any(o.instruction == "stack the cups" for o in listener.got("/kairos/observation")), 10)
+
+    def fed_and_seen():  # inputs keep coming until perception has the new instruction too
+        feed(listener, count=2)
+        return any(o.instruction == "stack the cups" for o in listener.got("/kairos/observation"))
+    assert wait_for(fed_and_seen, 20)
     res = call(listener, SetInstruction, "/world_model/set_instruction", SetInstruction.Request(instruction="x" * 5000))
     assert not res.success and "5000" in res.message
 
@@ -123,8 +125,12 @@ def _imagine(listener, goal):
 
 def test_imagine_with_baseline(graph):
     listener, _ = graph
-    feed(listener)
-    time.sleep(0.3)
+    n = len(listener.got("/kairos/action_chunk"))
+
+    def fed_and_predicted():  # the world model has an observation: it predicts from it
+        feed(listener, count=2)
+        return len(listener.got("/kairos/action_chunk")) > n
+    assert wait_for(fed_and_predicted, 20)
     result, feedback = _imagine(listener, _candidate())
     assert result.success, result.message
     assert len(result.future.frames) == 3 and len(result.future.frame_times) == 3
