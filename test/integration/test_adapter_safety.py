@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
@@ -30,13 +31,15 @@ def graph():
     listener = Listener("safety_listener")
     listener.record(JointTrajectory, CTRL)
     listener.record(JointTrajectory, PREVIEW)
+    listener.record(DiagnosticArray, "/diagnostics")
     nodes = {
         "perception": NodeProcess("kairos_ros.nodes.perception_node", "perception",
                                   {"embodiment": "single_arm", "camera_topics": [CAM], "layout": "single",
                                    "tile_width": 32, "tile_height": 32, "rate_hz": 20.0}),
         "world_model": _world_model(),
         "adapter": NodeProcess("kairos_ros.nodes.adapter_node", "adapter",
-                               {"embodiment": "single_arm", "trajectory_topic": CTRL, "watchdog_timeout": 0.5}),
+                               {"embodiment": "single_arm", "trajectory_topic": CTRL, "watchdog_timeout": 0.5,
+                                "diagnostics_period": 0.2}),
     }
     assert listener.wait_nodes(list(nodes), 60), "\n".join(n.output() for n in nodes.values())
     listener.img = listener.publisher(Image, CAM)
@@ -65,6 +68,22 @@ def stream(listener, seconds: float, rate: float = 20.0):
         time.sleep(1.0 / rate)
 
 
+def stream_until(listener, condition, timeout: float = 20.0) -> bool:
+    """The robot's inputs at 20 Hz until condition() holds (checked every 0.25 s) or `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        stream(listener, 0.25)
+    return bool(condition())
+
+
+def adapter(listener) -> dict:
+    return listener.diagnostics_values("adapter")
+
+
+def is_hold(traj) -> bool:
+    return len(traj.points) == 1 and all(v == 0.0 for v in traj.points[0].velocities)
+
+
 def call(listener, srv, name, req):
     client = listener.node.create_client(srv, name)
     assert client.wait_for_service(timeout_sec=20)
@@ -74,13 +93,11 @@ def call(listener, srv, name, req):
 
 
 def test_dry_run_then_armed(graph):
-    stream(graph, 1.5)
-    assert graph.got(PREVIEW), "no preview trajectory in dry run"
+    assert stream_until(graph, lambda: len(graph.got(PREVIEW)) >= 3), "no preview trajectory in dry run"
     assert not graph.got(CTRL), "an unarmed adapter sent to the controller"
     assert call(graph, SetBool, "/adapter/arm", SetBool.Request(data=True)).success
     n = len(graph.got(CTRL))
-    stream(graph, 1.0)
-    assert len(graph.got(CTRL)) > n
+    assert stream_until(graph, lambda: len(graph.got(CTRL)) > n), "an armed adapter sent nothing"
 
 
 def test_world_model_killed_then_restarted(graph):
@@ -90,7 +107,7 @@ def test_world_model_killed_then_restarted(graph):
     graph.clear()
     stream(graph, 1.5)  # observations keep coming, chunks do not
     trajs = graph.got(CTRL)
-    holds = [t for t in trajs if len(t.points) == 1 and all(v == 0.0 for v in t.points[0].velocities)]
+    holds = [t for t in trajs if is_hold(t)]
     assert len(holds) == 1 and len(trajs) == 1, f"expected exactly one hold, got {len(trajs)} trajectories"
     graph.nodes["world_model"] = _world_model()
     assert graph.wait_nodes(["world_model"], 60)
@@ -105,16 +122,26 @@ def test_world_model_killed_then_restarted(graph):
 
 
 def test_estop_latches_until_reset(graph):
-    stream(graph, 0.5)
+    assert stream_until(graph, lambda: graph.got(CTRL) or graph.got(PREVIEW)), "nothing is executed"
+    n = len(graph.got(CTRL))
     graph.estop.publish(Bool(data=True))
-    time.sleep(0.3)
-    graph.clear()
-    stream(graph, 1.5)
-    assert not graph.got(CTRL), "trajectories flowed during a latched e-stop"
+    assert wait_for(lambda: adapter(graph).get("estop") == "True", 10), adapter(graph)
+    if adapter(graph).get("armed") == "True":  # the e-stop's own hold reaches the controller first
+        assert wait_for(lambda: [t for t in graph.got(CTRL)[n:] if is_hold(t)], 10), "no hold at the e-stop"
+    n = len(graph.got(CTRL))
+
+    def refused() -> int:
+        return int(adapter(graph).get("count.refused_estop", 0))
+    # Chunks keep coming and are refused at the e-stop gate: five more of them, and none is sent.
+    before = refused()
+    assert stream_until(graph, lambda: refused() >= before + 5), adapter(graph)
+    assert not graph.got(CTRL)[n:], "trajectories flowed during a latched e-stop"
     graph.estop.publish(Bool(data=False))  # only the service resets it
-    stream(graph, 0.5)
-    assert not graph.got(CTRL)
+    before = refused()
+    assert stream_until(graph, lambda: adapter(graph).get("estop_asserted") == "False" and refused() >= before + 3), \
+        adapter(graph)
+    assert adapter(graph).get("estop") == "True", "releasing the e-stop topic reset the latch"
+    assert not graph.got(CTRL)[n:]
     assert not call(graph, SetBool, "/adapter/arm", SetBool.Request(data=True)).success
     assert call(graph, Trigger, "/adapter/reset_estop", Trigger.Request()).success
-    stream(graph, 1.0)
-    assert graph.got(CTRL), "execution did not resume after the reset"
+    assert stream_until(graph, lambda: graph.got(CTRL)[n:]), "execution did not resume after the reset"
