@@ -37,7 +37,7 @@ def claim_domain(pool=POOL, lock_dir: str | None = None, start: int | None = Non
     pool = list(pool)
     first = (os.getpid() if start is None else start) % len(pool)
     order = pool[first:] + pool[:first]
-    try:
+    try:  # POSIX only
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         return order[0], None

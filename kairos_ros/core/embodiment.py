@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
+from kairos_ros.core.paths import share_dirs
 from kairos_ros.core.urdf import read_urdf
 
 _REQUIRED = ("name", "urdf", "joints", "controller_topic", "control_period", "default_step_period")
@@ -72,8 +73,6 @@ class EmbodimentSpec:
 
 def urdf_adapters_dirs() -> list[str]:
     """Folders holding the bundled robots: a ROS install's share dir, then the source checkout."""
-    from kairos_ros.core.paths import share_dirs
-
     return [os.path.join(root, "urdf_adapters") for root in share_dirs()
             if os.path.isdir(os.path.join(root, "urdf_adapters"))]
 

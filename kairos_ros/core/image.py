@@ -25,6 +25,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 # encoding -> (channels, bytes per channel, source channel feeding R, G, B)
 _ENCODINGS = {
@@ -157,8 +158,6 @@ def decode_compressed(format: str, data, max_pixels: int | None = DEFAULT_MAX_IM
     (ImageTooLargeError); Pillow's own bomb guard (Image.MAX_IMAGE_PIXELS) stays in force too
     and counts as too large as well. None: Pillow's guard alone.
     """
-    from PIL import Image, UnidentifiedImageError
-
     kind = format.split(";")[-1].strip().split(" ")[0].lower() if format else ""
     if kind and kind not in _COMPRESSED_KINDS:
         raise ImageError(f"unsupported compressed format '{format}' (jpeg or png)")
@@ -229,7 +228,6 @@ def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
         out = functional.interpolate(chw, size=(height, width), mode="bilinear", antialias=True,
                                      align_corners=False)
         return out[0].permute(1, 2, 0).contiguous().numpy()
-    from PIL import Image
 
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((width, height), Image.BILINEAR))
 

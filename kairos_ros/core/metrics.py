@@ -39,7 +39,7 @@ def ssim(a: np.ndarray, b: np.ndarray, max_val: float = 255.0) -> float:
     if a.ndim == 2:
         a, b = a[..., None], b[..., None]
     kernel = _gauss_kernel(min(11, a.shape[0], a.shape[1]))
-    try:
+    try:  # torch when installed (faster); core itself must not need it
         import torch
     except ImportError:
         torch = None

@@ -52,7 +52,7 @@ def limit_torch_threads(threads: int = 1) -> bool:
     quarter of a core in the perception node and delayed the other nodes. Returns False when
     torch is not installed (conversion then falls back to Pillow and needs no cap).
     """
-    try:
+    try:  # optional here: nodes without a torch backend run without it
         import torch
     except ImportError:
         return False
