@@ -102,7 +102,7 @@ class KairosReplica:
         m, b = self.model, self.model.backend
         return {"model": m.model, "frames_needed": m.frames_needed, "history_frames": m.history_frames,
                 "action_dim": m.action_dim, "noise_scale": m.noise_scale, "required_horizon": b.required_horizon,
-                "image": list(b.image_size) if b.image_size else None}
+                "image": list(b.image_size) if b.image_size else None, "state_velocity": b.state_velocity}
 
     def batch_sizes(self) -> list:
         return list(self.batches)
@@ -165,3 +165,75 @@ class RayBackend(Backend):
             raise ValueError(result.get("error", "the Ray deployment refused the request"))
         self.world_state_frames = min(len(history), self.info["history_frames"])
         return PredictionData(last.stamp, [], [], result)
+
+
+# -- kairos-serve --ray ----------------------------------------------------------------------------------
+
+def add_ray_options(ap) -> None:
+    """kairos-serve's --ray options (remote/serve_cli.py calls this)."""
+    g = ap.add_argument_group("Ray Serve", "serve the model as a Ray Serve deployment behind this gateway")
+    g.add_argument("--ray", action="store_true", help="deploy the model on a private local Ray (batching across "
+                   "robots, autoscaled replicas); backend kairos in official temporal mode only")
+    g.add_argument("--ray-max-batch-size", type=int, default=16, help="robots per batch (default 16)")
+    g.add_argument("--ray-batch-wait-ms", type=float, default=10.0, help="longest wait to fill a batch (default 10)")
+    g.add_argument("--ray-min-replicas", type=int, default=1, help="autoscaling lower bound (default 1)")
+    g.add_argument("--ray-max-replicas", type=int, default=1, help="autoscaling upper bound (default 1: fixed)")
+    g.add_argument("--ray-target-ongoing", type=float, default=16.0,
+                   help="requests per replica the autoscaler aims at (default 16)")
+    g.add_argument("--ray-replica-cpus", type=float, default=1.0, help="CPUs reserved per replica (default 1)")
+    g.add_argument("--ray-num-cpus", type=int, default=0, help="CPUs the local Ray may use (default 0: all)")
+    g.add_argument("--ray-timeout", type=float, default=60.0, help="seconds a robot waits for its chunk (default 60)")
+
+
+def ray_options(args) -> RayOptions:
+    return RayOptions(args.ray_max_batch_size, args.ray_batch_wait_ms, args.ray_min_replicas, args.ray_max_replicas,
+                      args.ray_target_ongoing, args.ray_replica_cpus, args.ray_timeout)
+
+
+def ray_served(args):
+    """The profile's world_model section, validated with the node's schema and cross-checks, deployed
+    on Ray; the ServedModel whose sessions forward to the deployment (no model in the gateway)."""
+    import itertools
+    from types import SimpleNamespace
+
+    from kairos_ros.core.embodiment import load_embodiment
+    from kairos_ros.core.params import load_ros_params_yaml, validate_params
+    from kairos_ros.params.world_model import SCHEMA, backend_options, check_world_model
+    from kairos_ros.remote.serve_cli import StartError
+    from kairos_ros.remote.session import ServedModel
+
+    options = ray_options(args)
+    # Every session may wait on the deployment at once (that is what fills a batch): one gateway
+    # thread per session, each only waiting on a Ray handle.
+    args.workers = max(args.workers, args.max_sessions)
+    raw = load_ros_params_yaml(args.config, "world_model")
+    if args.backend:
+        raw["backend"] = args.backend
+    if args.embodiment:
+        raw["embodiment"] = args.embodiment
+    elif "embodiment" not in raw:
+        raw["embodiment"] = os.path.splitext(os.path.basename(args.config))[0]
+    params = validate_params(SCHEMA, raw)
+    if params["backend"] != "kairos" or params["temporal_mode"] != "official":
+        raise StartError(f"--ray serves backend 'kairos' in temporal_mode 'official' (the profile: backend "
+                         f"'{params['backend']}', temporal_mode '{params['temporal_mode']}'): only there does a "
+                         "robot's world state travel with its requests")
+    check_world_model(params)
+    spec = load_embodiment(params["embodiment"])
+    kairos = {k: v for k, v in backend_options(params).items() if k != "num_predicted_frames"}
+    start_ray(args.ray_num_cpus or None)
+    try:
+        handle, info = deploy(spec.name, kairos, options)
+    except Exception as exc:  # the replica's constructor refused (weights, sizes): its message, not Ray's traceback
+        raise StartError(f"the Ray deployment did not start: {str(exc).strip().splitlines()[-1][:400]}") from None
+    check_world_model(params, SimpleNamespace(required_horizon=info["required_horizon"],
+                                              state_velocity=info["state_velocity"]))
+    seeds = itertools.count(params["seed"])
+
+    def make():
+        return RayBackend(spec, handle, info, seed=next(seeds), timeout=options.timeout)
+
+    return ServedModel(make, spec.name, tuple(spec.slot_names), info["required_horizon"] or params["horizon"],
+                       params["step_period"] or spec.default_step_period, params["history_length"],
+                       backend="kairos", model=f"{info['model']} via Ray Serve", temporal_mode="official",
+                       num_predicted_frames=0, image_width=params["image_width"], image_height=params["image_height"])
