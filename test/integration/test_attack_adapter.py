@@ -153,11 +153,17 @@ def test_a_single_true_keeps_the_level_until_false(rig):
     assert wait_for(lambda: counts(rig).get("estop", 0) >= 2, 10)
     assert not reset_estop(rig).success
     rig.clear()
-    drive(rig, 0.5)
+    refused = counts(rig).get("refused_estop", 0)
+    deadline = time.monotonic() + 20  # fresh chunks until five more were refused at the e-stop gate
+    while time.monotonic() < deadline and counts(rig).get("refused_estop", 0) < refused + 5:
+        drive(rig, 0.1)
+    assert counts(rig).get("refused_estop", 0) >= refused + 5, counts(rig)
     assert not [t for t in trajectories(rig) if len(t.points) > 1]
     rig.estop.publish(Bool(data=False))
     assert wait_for(lambda: reset_estop(rig).success, 10)
-    drive(rig, 0.5)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not [t for t in trajectories(rig) if len(t.points) > 1]:
+        drive(rig, 0.1)
     assert [t for t in trajectories(rig) if len(t.points) > 1], "released and reset: motion resumes"
 
 
@@ -173,9 +179,16 @@ def test_hold_from_outside_the_limits_respects_velocity_and_acceleration(rig, tr
     settle(rig)
     q = _outside_state()
     rig.clear()
-    for _ in range(3):
+    # The adapter has the outside state once a chunk at MID is refused at the start-jump gate (it is
+    # executed from MID, and refused chunks do not feed the watchdog); joint states and chunks at
+    # 20 Hz (wait_for's period) until then.
+    jumps = counts(rig).get("refused_start_jump", 0)
+
+    def adapter_has_q() -> bool:
         joint_state(rig, q)
-        time.sleep(0.02)
+        rig.chunk.publish(chunk(rig))
+        return counts(rig).get("refused_start_jump", 0) > jumps
+    assert wait_for(adapter_has_q, 10), counts(rig)
     if trigger == "estop":
         rig.estop.publish(Bool(data=True))
     deadline = time.monotonic() + 10
@@ -215,14 +228,18 @@ def test_unbounded_chunks_are_refused_before_anything_is_sent(rig, kw, field):
 def test_future_chunks_are_refused_and_do_not_feed_the_watchdog(rig, ahead):
     settle(rig)
     rig.clear()
-    end = time.monotonic() + 1.5  # three watchdog periods of future-stamped chunks only
-    while time.monotonic() < end:
+    deadline = time.monotonic() + 10  # future-stamped chunks only, at 20 Hz, until the watchdog holds
+    while time.monotonic() < deadline and not [t for t in trajectories(rig) if is_hold(t)]:
         joint_state(rig)
         rig.chunk.publish(chunk(rig, stamp=now(rig) + ahead))
         time.sleep(0.05)
-    trajs = trajectories(rig)
-    assert not [t for t in trajs if len(t.points) > 1], "a future chunk was executed"
-    assert [t for t in trajs if is_hold(t)], "future chunks kept the watchdog from holding"
+    assert [t for t in trajectories(rig) if is_hold(t)], "future chunks kept the watchdog from holding"
+
+    def marker():  # a fresh, valid chunk of 12 rows (the future ones have 8) through the same publisher
+        joint_state(rig)
+        rig.chunk.publish(chunk(rig, rows=12, step=0.2))
+    early = rig.barrier(TOPICS["trajectory_topic"], 0, marker, lambda t: len(t.points) >= 10)
+    assert not [t for t in early if len(t.points) > 1], "a future chunk was executed"
 
 
 def test_future_joint_states_are_refused(rig):
