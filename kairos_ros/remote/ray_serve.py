@@ -207,8 +207,7 @@ def ray_served(args):
     # thread per session, each only waiting on a Ray handle.
     args.workers = max(args.workers, args.max_sessions)
     raw = load_ros_params_yaml(args.config, "world_model")
-    if args.backend:
-        raw["backend"] = args.backend
+    raw["backend"] = args.backend or raw.get("backend") or "kairos"  # --ray serves the model: kairos unless said
     if args.embodiment:
         raw["embodiment"] = args.embodiment
     elif "embodiment" not in raw:

@@ -61,17 +61,23 @@ def descendants(pid: int) -> set:
 
 @pytest.fixture(scope="module")
 def ray_app():
-    from kairos_ros.remote.ray_serve import RayOptions, deploy, start_ray
+    """kairos-serve --ray's ServedModel, built from its command line (one Ray for the module)."""
+    from kairos_ros.remote.ray_serve import ray_served
+    from kairos_ros.remote.serve_cli import parse_args
 
-    ray = start_ray(num_cpus=2)
-    from ray import serve
-
+    args = parse_args(["--config", os.path.join(REPO, "config", "aloha.yaml"), "--backend", "kairos", "--ray", "--ray-num-cpus", "2",
+                       "--ray-max-batch-size", "2", "--ray-batch-wait-ms", "3000", "--ray-timeout", "120"])
     try:
-        handle, info = deploy("aloha", PARAMS, RayOptions(max_batch_size=2, batch_wait_ms=3000, timeout=120))
-        yield handle, info
+        served = ray_served(args)
+        probe = served.make_backend()
+        yield probe.handle, probe.info, served, args
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        import ray
+        from ray import serve
+
+        if ray.is_initialized():
+            serve.shutdown()
+            ray.shutdown()
 
 
 def item(history):
@@ -81,7 +87,7 @@ def item(history):
 
 
 def test_batched_robots_get_the_chunks_each_gets_alone(ray_app):
-    handle, info = ray_app
+    handle, info, _, _ = ray_app
     a, b = robot_history(1), robot_history(2)
     before = len(handle.batch_sizes.remote().result())
     together = [handle.remote(item(a)), handle.remote(item(b))]  # both queued before either runs
@@ -105,7 +111,7 @@ def test_batched_robots_get_the_chunks_each_gets_alone(ray_app):
 def test_gateway_sessions_hand_their_own_history_over(ray_app):
     from kairos_ros.remote.ray_serve import RayBackend
 
-    handle, info = ray_app
+    handle, info, _, _ = ray_app
     histories = [robot_history(3), robot_history(4)]
     sessions = [RayBackend(SPEC, handle, info, seed=k, timeout=120) for k in range(2)]
     results: dict = {}
@@ -150,3 +156,42 @@ def test_ray_ports_stay_private(ray_app):
               if not (addr.startswith("127.0.0.1:") or addr.startswith("[::ffff:127.0.0.1]:") or addr.startswith("[::1]:"))]
     assert all("ServeRepli" in who for _, who in public), public
     assert not any(addr.endswith(":8000") for addr, _ in listening)  # Serve's HTTP proxy is not started
+
+
+def test_through_the_authenticated_gateway(ray_app, tmp_path):
+    """A robot's remote backend -> kairos-serve's websocket gateway (token checked) -> the deployment."""
+    import asyncio
+
+    from kairos_ros.backends import make_backend
+    from kairos_ros.remote.server import RemoteServer, ServerSettings
+    from kairos_ros.remote.session import SessionManager
+
+    handle, info, served, args = ray_app
+    assert args.workers >= args.max_sessions  # every session may wait on the deployment at once
+    assert served.backend == "kairos" and "via Ray Serve" in served.model and served.num_predicted_frames == 0
+    token = "ray-gateway-token-0123456789"
+    (tmp_path / "token").write_text(token)
+    server = RemoteServer(ServerSettings(port=0, token=token, workers=args.workers), SessionManager(served, 4, 60.0))
+    ready, box = threading.Event(), {}
+
+    def serve_forever():
+        async def main():
+            box["stop"], box["loop"] = asyncio.Event(), asyncio.get_running_loop()
+            await server.run(box["stop"], lambda port: ready.set())
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve_forever, daemon=True)
+    thread.start()
+    assert ready.wait(30), "the gateway did not start"
+    robot = make_backend("remote", SPEC, horizon=served.horizon, step_period=PERIOD,
+                         remote_url=f"ws://127.0.0.1:{server.port}", remote_token_file=str(tmp_path / "token"),
+                         remote_reply_timeout=120.0, remote_connect_timeout=10.0)
+    try:
+        history = robot_history(6)
+        chunk = robot.predict(history, served.horizon, PERIOD).chunk
+        alone = handle.remote(item(history[-info["frames_needed"]:])).result(timeout_s=120)
+        np.testing.assert_allclose(chunk.values, alone.values, atol=1e-5)
+    finally:
+        robot.close()
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(timeout=30)
