@@ -19,7 +19,7 @@ from kairos_ros.backends.base import Backend, _check_history
 from kairos_ros.core.diagnostics import LatencyStats
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
 from kairos_ros.remote import protocol as p
-from kairos_ros.remote.client import CONNECTED, LinkDown, LinkSettings, RemoteLink, check_url, read_token
+from kairos_ros.remote.client import IDLE, LinkDown, LinkSettings, RemoteLink, check_url, read_token
 
 
 class RemoteBackend(Backend):
@@ -29,7 +29,8 @@ class RemoteBackend(Backend):
     def __init__(self, spec, num_predicted_frames: int = 0, horizon: int = 32, step_period: float = 0.0,
                  publish_frames: bool = True, remote_url: str = "ws://127.0.0.1:8765", remote_token_file: str = "",
                  remote_ca_file: str = "", remote_allow_plaintext: bool = False, remote_connect_timeout: float = 2.0,
-                 remote_reply_timeout: float = 1.0, remote_backoff_max: float = 5.0,
+                 remote_reply_timeout: float = 1.0, remote_frames_timeout: float = 30.0,
+                 remote_backoff_max: float = 5.0,
                  remote_image_encoding: str = "raw", remote_jpeg_quality: int = 90,
                  remote_max_message_bytes: int = 16 * 2**20):
         super().__init__(spec, num_predicted_frames)
@@ -42,6 +43,7 @@ class RemoteBackend(Backend):
         self.want_frames = bool(publish_frames and num_predicted_frames > 0)
         self.encoding, self.quality = remote_image_encoding, int(remote_jpeg_quality)
         self.reply_timeout = float(remote_reply_timeout)
+        self.frames_timeout = float(remote_frames_timeout)
         self.connect_timeout = float(remote_connect_timeout)
         self.url = remote_url
         settings = LinkSettings(
@@ -110,13 +112,26 @@ class RemoteBackend(Backend):
             msg["instruction"] = instruction
         return msg
 
+    def _send(self, history) -> tuple[dict, float]:
+        """Send the request; after the server closed an idle session, reconnect once and resend."""
+        for attempt in (0, 1):
+            # Wait for a connection on first use and after an idle close (both expected to succeed
+            # at once); a link that is down fails at once, so the node publishes nothing.
+            self.link.ensure(self.connect_timeout if self._first or self.link.state == IDLE else 0.0)
+            self._first = False
+            msg = self._message(history, self.link.session)
+            start = time.monotonic()
+            try:
+                self._session = self.link.send(msg)
+                return msg, start
+            except LinkDown:
+                if attempt or self.link.state != IDLE:
+                    raise
+        raise AssertionError("unreachable")
+
     def _call(self, history, on_chunk) -> PredictionData:
-        self.link.ensure(self.connect_timeout if self._first or self.link.state != CONNECTED else 0.0)
-        self._first = False
-        msg = self._message(history, self.link.session)
-        start = time.monotonic()
+        msg, start = self._send(history)
         deadline = start + self.reply_timeout
-        self._session = self.link.send(msg)
         self._reset_pending = False
         self._sent_stamp = history[-1].stamp
         self._sent_instruction = msg.get("instruction", self._sent_instruction)
@@ -130,7 +145,7 @@ class RemoteBackend(Backend):
         on_chunk(chunk)
         frames, times = [], []
         if p.get_bool(reply, "frames_follow"):
-            frames, times = self._frames(self._reply(msg["id"], time.monotonic() + self.reply_timeout, ("frames",)))
+            frames, times = self._frames(self._reply(msg["id"], time.monotonic() + self.frames_timeout, ("frames",)))
         return PredictionData(chunk.stamp, frames, times, chunk)
 
     def _reply(self, rid: int, deadline: float, kinds: tuple) -> dict:

@@ -134,6 +134,11 @@ SCHEMA = [
               "(1: the released sampler, a random draw from the learnt distribution; 0: the deterministic chunk "
               "from the prior's mean, lower variance; in between, lower-temperature draws).", min=0.0, max=1.0,
               read_only=True),
+    ParamSpec("threads", "int", 1, "kairos backend: intra-op threads of each inference thread (the control "
+              "path, and the worker that predicts frames); 0: torch's default (one per core). 1 on two cores: the "
+              "frame worker takes the other core, and a two-thread team waits for a preempted worker at every "
+              "small op when the machine is shared (README, real-time inference).", min=0, max=256,
+              read_only=True),
 ]
 
 
@@ -156,6 +161,10 @@ REMOTE_SCHEMA = [
     ParamSpec("remote_reply_timeout", "float", 1.0, "remote backend: deadline for a chunk (and for its predicted "
               "frames) after the observation is sent (s). A late chunk is given up: nothing is published for that "
               "observation.", min=0.01, max=600.0, read_only=True),
+    ParamSpec("remote_frames_timeout", "float", 30.0, "remote backend: deadline for the predicted frames after "
+              "their chunk (s; frames cost much more than a chunk). The inference thread waits for them, as it does "
+              "in-process; frames that come later are given up and counted as a failure.", min=0.01, max=600.0,
+              read_only=True),
     ParamSpec("remote_backoff_max", "float", 5.0, "remote backend: a lost link is retried after 0.1 s, doubling up "
               "to this many seconds between attempts.", min=0.1, max=300.0, read_only=True),
     ParamSpec("remote_image_encoding", "str", "raw", "remote backend: the composed frame as raw uint8 (exact; "

@@ -281,3 +281,16 @@ def test_a_server_killed_mid_request_fails_fast_and_the_robot_reconnects():
             if s is not None:
                 s.stop()
     assert not t.is_alive()
+
+
+def test_a_session_closed_for_idleness_reconnects_on_the_next_prediction(server):
+    before = health(server)["sessions"]
+    b = robot(server.url)
+    try:
+        assert b.predict([observation(SPEC, 1.0)], 32, SPEC.default_step_period).chunk.stamp == 1.0
+        assert wait_for(lambda: health(server)["sessions"] == before + 1, 5.0)
+        assert wait_for(lambda: health(server)["sessions"] == before, 10.0)  # idle_timeout is 2 s
+        assert b.predict([observation(SPEC, 9.0)], 32, SPEC.default_step_period).chunk.stamp == 9.0
+        assert b.link.reconnects == 1 and b.failures == 0
+    finally:
+        b.close()
