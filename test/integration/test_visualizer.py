@@ -51,8 +51,8 @@ def viz():
     assert code == 0, node.output()
 
 
-def future(values, embodiment="planar_arm", n_frames=3) -> PredictedFuture:
-    frames = [np.full((FRAME_H, FRAME_W, 3), 40 * (i + 1), np.uint8) for i in range(n_frames)]
+def future(values, embodiment="planar_arm", n_frames=3, shade=40) -> PredictedFuture:
+    frames = [np.full((FRAME_H, FRAME_W, 3), shade * (i + 1), np.uint8) for i in range(n_frames)]
     chunk = ActionChunkData(stamp=time.time(), embodiment=embodiment, slot_names=list(SPEC.slot_names),
                             values=np.asarray(values, np.float32), step_period=0.05)
     return future_to_msg(PredictionData(chunk.stamp, frames, [0.05 * (i + 1) for i in range(n_frames)], chunk))
@@ -113,41 +113,56 @@ def test_trails_strip_frames_and_ghost(viz):
 
 
 def test_trajectory_preview_trail(viz):
-    viz.js.publish(JointState(name=["finger_left", "elbow"], position=[0.03, 0.0]))
-    time.sleep(0.3)
     traj = JointTrajectory(joint_names=["elbow", "shoulder"])  # finger_left from the joint state
     q = [[0.1, 0.5], [0.2, 0.6], [0.3, 0.7]]
     for k, row in enumerate(q):
         traj.points.append(JointTrajectoryPoint(positions=row, time_from_start=to_duration(0.1 * (k + 1))))
-    markers = publish(viz, traj, PREVIEW)
     expected = KIN.fk(["elbow", "shoulder", "finger_left"], [r + [0.03] for r in q])
+    drawn_at = []
+
+    def drawn_with_the_joint_state() -> bool:  # the joint state (best effort) and the trajectory again
+        viz.js.publish(JointState(name=["finger_left", "elbow"], position=[0.03, 0.0]))
+        drawn_at.append(publish(viz, traj, PREVIEW))
+        return np.allclose(points(drawn_at[-1]["preview/finger_left_link"]), expected[:, 1], atol=1e-9)
+    assert wait_for(drawn_with_the_joint_state, 20, 0.1), "the preview never used the joint state's finger_left"
+    markers = drawn_at[-1]
     np.testing.assert_allclose(points(markers["preview/tool"]), expected[:, 0], atol=1e-9)
     np.testing.assert_allclose(points(markers["preview/finger_left_link"]), expected[:, 1], atol=1e-9)
 
 
 def test_bad_input_is_counted_and_the_node_keeps_working(viz):
-    n = len(drawn(viz))
-    strips = len(viz.got(STRIP))
+    arrays, strips = len(viz.got(TRAILS)), len(viz.got(STRIP))
     nan = chunk_values()
     nan[2, 1] = np.nan
     short = future(chunk_values(), n_frames=2)
     short.frames[1].data = bytes(10)  # does not decode: the strip is skipped, the trails are drawn
-    for msg in (future(chunk_values(), embodiment="dual_arm"), future(nan, n_frames=0), short):
-        viz.future.publish(msg)
-        time.sleep(0.2)  # the node keeps only the newest 2 predictions queued
-    viz.js.publish(JointState(name=["shoulder", "elbow"], position=[0.1]))
-    viz.traj.publish(JointTrajectory(joint_names=["wrist"], points=[JointTrajectoryPoint(positions=[0.0])]))
-
     def counts():
         values = viz.diagnostics_values("visualizer")
         return {k: int(values.get(f"count.{k}", 0)) for k in ("bad_chunk", "bad_frames", "bad_joint_state",
                                                                "bad_trajectory")}
+    # One at a time, each counted before the next (the node keeps only the newest 2 predictions queued).
+    for msg, key, total in ((future(chunk_values(), embodiment="dual_arm"), "bad_chunk", 1),
+                            (future(nan, n_frames=0), "bad_chunk", 2), (short, "bad_frames", 1)):
+        viz.future.publish(msg)
+        assert wait_for(lambda: counts()[key] >= total, 10), (counts(), viz.proc.output())
+    viz.js.publish(JointState(name=["shoulder", "elbow"], position=[0.1]))
+    viz.traj.publish(JointTrajectory(joint_names=["wrist"], points=[JointTrajectoryPoint(positions=[0.0])]))
     assert wait_for(lambda: counts() == {"bad_chunk": 2, "bad_frames": 1, "bad_joint_state": 1,
                                          "bad_trajectory": 1}, 10), (counts(), viz.proc.output())
     assert viz.proc.alive()
-    assert len(drawn(viz)) == n + 1 and len(viz.got(STRIP)) == strips  # refused chunks show nothing, bad frames lose only the images
     out = viz.proc.output()
     assert "chunk embodiment 'dual_arm'" in out and "unknown joints ['wrist']" in out  # (the NaN one: throttled)
     assert "predicted frames not shown: data length 10" in out
-    publish(viz, future(chunk_values(0.2)))  # still drawing
-    assert len(viz.got(STRIP)) == strips + 1
+    # Barrier: a valid prediction (frames of a shade of its own) through the same publisher is still
+    # drawn, trails and strip; before them come only the short one's trails: refused chunks show
+    # nothing, bad frames lose only the images.
+    valid = chunk_values(0.2)
+    path = chunk_path(KIN, SPEC, valid)[:, 0]
+
+    def is_valid_trail(arr) -> bool:
+        tool = [m for m in arr.markers if m.action == Marker.ADD and m.ns == "current/tool"]
+        return bool(tool) and np.allclose(points(tool[0]), path, atol=1e-9)
+    early = viz.barrier(TRAILS, arrays, lambda: viz.future.publish(future(valid, shade=50)), is_valid_trail, resend=30)
+    assert len([a for a in early if any(m.action == Marker.ADD for m in a.markers)]) == 1, early
+    assert wait_for(lambda: any(bytes(s.data)[:1] == bytes([50]) for s in viz.got(STRIP)[strips:]), 10)
+    assert bytes(viz.got(STRIP)[strips].data)[:1] == bytes([50]), "a strip from a refused chunk or bad frames"
