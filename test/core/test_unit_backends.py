@@ -35,7 +35,7 @@ def test_registry_known_backends():
 
 
 def test_unknown_backend_lists_known():
-    with pytest.raises(ValueError, match=r"unknown backend 'magic' \(known: \['extrapolate', 'hold', 'kairos'\]\)"):
+    with pytest.raises(ValueError, match=r"unknown backend 'magic' \(known: \['extrapolate', 'hold', 'kairos', 'remote'\]\)"):
         make_backend("magic", SPEC)
 
 
