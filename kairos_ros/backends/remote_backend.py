@@ -138,8 +138,9 @@ class RemoteBackend(Backend):
         reply = self._reply(msg["id"], deadline, ("result",))
         self.rtt.add(time.monotonic() - start)
         timing = reply.get("timing")
-        if isinstance(timing, dict) and isinstance(timing.get("server_ms"), (int, float)):
-            self.server_ms.add(float(timing["server_ms"]) / 1000.0)
+        server_ms = timing.get("server_ms") if isinstance(timing, dict) else None
+        if isinstance(server_ms, (int, float)) and not isinstance(server_ms, bool) and 0 <= server_ms <= 1e7:
+            self.server_ms.add(float(server_ms) / 1000.0)  # bounded: NaN and absurd values are not figures
         chunk = self._chunk(reply, history[-1])
         self.world_state_frames = p.get_int(reply, "world_state_frames", 0, 2**31, default=0)
         on_chunk(chunk)

@@ -114,7 +114,7 @@ class RemoteServer:
             await self._send(ws, p.error(p.INTERNAL, "could not start a session"))
             await ws.close(p.CLOSE_PROTOCOL, p.INTERNAL)
             return
-        log.info("session %s opened (%s, %d open)", session.id, hello.get("client", ""), self.manager.count)
+        log.info("session %s opened (client %r, %d open)", session.id, hello.get("client", ""), self.manager.count)
         try:
             await self._send(ws, {"type": "welcome", "protocol": p.PROTOCOL, "session": session.id,
                                   **self.manager.served.metadata(), "max_message_bytes": self.s.max_message_bytes,
