@@ -4,6 +4,7 @@
     kairos-bench adapter [--iterations 500]
     kairos-bench model [--repeat 5]
     kairos-bench serve [--seconds 5] [--robots 1 4 16]
+    kairos-bench serve --ray [--seconds 30] [--robots 16]
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def main(argv=None) -> int:
     se.add_argument("--backend", default="hold", help="backend served (default hold)")
     se.add_argument("--encoding", default="raw", choices=["raw", "jpeg"], help="frame encoding (default raw)")
     se.add_argument("--out", default="out/bench", help="folder for serve.json")
+    se.add_argument("--ray", action="store_true", help="instead: kairos-serve --ray's batching gain, batched vs "
+                    "unbatched throughput of the largest --robots count on the profile's kairos model (serve-ray.json)")
     args = ap.parse_args(argv)
     # Each benchmark's module is imported only when it runs: model pulls in torch, pipeline rclpy.
     if args.what == "pipeline":
@@ -46,6 +49,9 @@ def main(argv=None) -> int:
     elif args.what == "adapter":
         from kairos_ros.tools.bench_adapter import run_adapter_bench
         result = run_adapter_bench(args.iterations)
+    elif args.what == "serve" and args.ray:
+        from kairos_ros.tools.bench_ray import run_ray_bench
+        result, args.what = run_ray_bench(args.seconds, max(args.robots), args.config), "serve-ray"
     elif args.what == "serve":
         from kairos_ros.tools.bench_serve import run_serve_bench
         result = run_serve_bench(args.seconds, tuple(args.robots), args.config, args.backend, args.encoding)

@@ -195,3 +195,17 @@ def test_through_the_authenticated_gateway(ray_app, tmp_path):
         robot.close()
         box["loop"].call_soon_threadsafe(box["stop"].set)
         thread.join(timeout=30)
+
+
+def test_bench_robots_drive_the_deployment(ray_app):
+    """kairos-bench serve --ray's simulated robots and driver, briefly, on the module's deployment."""
+    from kairos_ros.remote.ray_serve import RayBackend
+    from kairos_ros.tools.bench_ray import SimRobot, _drive
+
+    handle, info, served, _ = ray_app
+    sims = [SimRobot(SPEC, 100 + k, PARAMS["image_width"], PARAMS["image_height"], WM["instruction"],
+                     info["frames_needed"]) for k in range(2)]
+    backends = [RayBackend(SPEC, handle, info, seed=k, timeout=120) for k in range(2)]
+    row = _drive(backends, sims, served.horizon, PERIOD, 0.5)
+    assert row["chunks"] >= 2 and row["throughput_hz"] > 0
+    assert all(1 <= len(s.history) <= info["frames_needed"] for s in sims)  # each robot sends only its newest
