@@ -6,14 +6,17 @@ the report is written in the same format (report.py).
 """
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
+from PIL import Image
 
 from kairos_ros.core.embodiment import EmbodimentSpec, state_to_slots
 from kairos_ros.core.groundtruth import interpolate_states
 from kairos_ros.core.metrics import ActionErrorAccumulator, latency_percentiles
 from kairos_ros.eval.report import FORMAT, write_report
+from kairos_ros.lib import bagio
 
 
 def live_summary(snapshot: dict, spec: EmbodimentSpec, meta: dict) -> dict:
@@ -61,8 +64,6 @@ def live_summary(snapshot: dict, spec: EmbodimentSpec, meta: dict) -> dict:
 
 
 def write_live_report(snapshot: dict, spec: EmbodimentSpec, args, out_dir: str):
-    from kairos_ros.lib import bagio
-
     bag = os.path.abspath(args.bag)
     meta = {"bag": bag, "bag_name": os.path.basename(bag.rstrip("/")), "backend": args.backend, "rate": args.rate}
     summary = live_summary(snapshot, spec, meta)
@@ -77,8 +78,6 @@ def write_live_report(snapshot: dict, spec: EmbodimentSpec, args, out_dir: str):
 def write_sim_report(snapshot: dict, sim_state: dict, episode_start, video: list, args, out_dir: str) -> str:
     """A closed-loop episode of kairos-bringup --sim: sim_report.json / .md, and episode.gif (the first
     camera beside the newest predicted frame) when frames were recorded. Returns the .md path."""
-    import json
-
     os.makedirs(out_dir, exist_ok=True)
     status = snapshot.get("status") or {}
     e2e = snapshot.get("e2e") or {}
@@ -92,8 +91,6 @@ def write_sim_report(snapshot: dict, sim_state: dict, episode_start, video: list
               "obs_to_trajectory": {k: e2e.get(k) for k in ("p50", "p99", "count")}}
     gif = ""
     if video:
-        from PIL import Image
-
         gif = os.path.join(out_dir, "episode.gif")
         frames = [Image.fromarray(f) for f in video]
         frames[0].save(gif, save_all=True, append_images=frames[1:], duration=200, loop=0)

@@ -20,15 +20,21 @@ import time
 from importlib import metadata
 
 import numpy as np
+from tqdm import tqdm
 
+from kairos_ros.backends import make_backend
+from kairos_ros.core.embodiment import list_embodiments, load_embodiment, state_to_slots
+from kairos_ros.core.groundtruth import interpolate_states
+from kairos_ros.core.image import resize_rgb
+from kairos_ros.core.metrics import ActionErrorAccumulator, latency_percentiles, psnr, ssim
 from kairos_ros.core.observation import ObservationHistory, compose
+from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
+from kairos_ros.eval.framematch import FrameMatcher
+from kairos_ros.eval.report import jsonable
+from kairos_ros.lib import bagio
 from kairos_ros.lib.bagsource import (EvalError, camera_period, connections, default_layout, detect_embodiment,
                                       first_joint_names, load_joint_series, match_recorded_topics,
                                       select_topics)
-from kairos_ros.eval.framematch import FrameMatcher
-from kairos_ros.eval.report import jsonable
-from kairos_ros.core.image import resize_rgb
-from kairos_ros.lib import bagio
 from kairos_ros.lib.profile import INSTRUCTION_RULE
 from kairos_ros.lib.replay import ReplayHooks, replay
 
@@ -56,8 +62,6 @@ def _naming(exc: Exception, value: str, what: str) -> str:
 
 
 def _load_spec(name: str):
-    from kairos_ros.core.embodiment import load_embodiment
-
     try:
         return load_embodiment(name)
     except (FileNotFoundError, KeyError, ValueError) as exc:
@@ -65,14 +69,10 @@ def _load_spec(name: str):
 
 
 def _known_embodiments() -> dict[str, list[str]]:
-    from kairos_ros.core.embodiment import list_embodiments, load_embodiment
-
     return {name: list(load_embodiment(name).joint_names) for name in list_embodiments()}
 
 
 def _make_backend(name: str, spec, params: dict):
-    from kairos_ros.backends import make_backend
-
     try:
         return make_backend(name, spec, **params)
     except (KeyError, ValueError) as exc:
@@ -83,17 +83,12 @@ class _Scorer:
     """Action errors against the recorded joint states, plus the frame matcher."""
 
     def __init__(self, spec, series, tolerance: float):
-        from kairos_ros.core.metrics import ActionErrorAccumulator, psnr, ssim
-
         self.spec, self.series = spec, series
         self.actions = ActionErrorAccumulator(list(spec.slot_names))
         # Identical frames have infinite PSNR; PSNR_CAP keeps the averages finite.
         self.frames = FrameMatcher(tolerance, lambda p, r: (min(float(psnr(p, r)), PSNR_CAP), float(ssim(p, r))))
 
     def add_prediction(self, pred) -> None:
-        from kairos_ros.core.embodiment import state_to_slots
-        from kairos_ros.core.groundtruth import interpolate_states
-
         chunk = pred.chunk
         times = chunk.stamp + (np.arange(chunk.horizon) + 1) * chunk.step_period
         states, valid = interpolate_states(self.series.stamps, self.series.positions, times)
@@ -175,11 +170,6 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
     slop, rate (Hz, the perception node's rate_hz), queue_size, joint_topic, backend_params,
     progress (tqdm bar on stderr). Raises EvalError (a ValueError) naming any bad value.
     """
-    from tqdm import tqdm
-
-    from kairos_ros.core.metrics import latency_percentiles
-    from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
-
     unknown = set(opts) - set(DEFAULTS)
     if unknown:
         raise EvalError(f"unknown evaluate_bag options {sorted(unknown)}")

@@ -55,7 +55,7 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def _figure(width: float = 6.0, height: float = 3.2):
-    from matplotlib.figure import Figure  # no pyplot: no global backend state, Agg on savefig
+    from matplotlib.figure import Figure  # here: only a report draws; no pyplot, so no global backend state
 
     fig = Figure(figsize=(width, height), dpi=100)
     return fig, fig.add_subplot(1, 1, 1)

@@ -23,6 +23,8 @@ STRING = "std_msgs/msg/String"
 
 
 def typestore():
+    # rosbags is a pip package, not a ROS one (package.xml): only reading or writing a bag needs it, not
+    # the topic-type names and stamp helpers here (bringup's live report imports this module)
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_HUMBLE)

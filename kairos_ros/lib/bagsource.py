@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.lib import bagio
 
 IMAGE_TYPES = (bagio.IMAGE, bagio.COMPRESSED)
@@ -106,8 +107,6 @@ def first_joint_names(reader, joint_topic: str) -> list[str]:
 def load_joint_series(reader, joint_topic: str, joint_names: list[str], ignore: list[str],
                       embodiment: str = "") -> JointSeries:
     """Read and order all joint states; messages that do not fit the embodiment are skipped."""
-    from kairos_ros.core.joints import JointStateError, order_joint_state
-
     stamps, rows, seen = [], [], []
     for conn, _t, raw in reader.messages(connections=connections(reader, [joint_topic])):
         msg = reader.deserialize(raw, conn.msgtype)

@@ -35,12 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kairos_ros.core.embodiment import state_to_slots
-from kairos_ros.core.image import decode_compressed, image_to_rgb
+from kairos_ros.core.embodiment import list_embodiments, load_embodiment, state_to_slots
+from kairos_ros.core.image import DEFAULT_MAX_IMAGE_PIXELS, decode_compressed, image_to_rgb
 from kairos_ros.core.joints import fit_velocity
 from kairos_ros.core.observation import compose
+from kairos_ros.core.params import ParameterError, load_ros_params_yaml
+from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
 from kairos_ros.lib import bagio
-from kairos_ros.lib.bagsource import match_recorded_topics
+from kairos_ros.lib.bagsource import (EvalError, camera_period, connections, default_layout, detect_embodiment,
+                                      first_joint_names, load_joint_series, match_recorded_topics, select_topics)
 from kairos_ros.lib.replay import ReplayHooks, replay
 
 FORMAT = "kairos-dataset/1"
@@ -156,8 +159,6 @@ class DecodeSettings:
 def settings_from_profile(path: str, **overrides) -> DecodeSettings:
     """DecodeSettings from a bringup profile's perception and world_model sections; keyword
     overrides (not None) win. Raises DatasetError naming the file."""
-    from kairos_ros.core.params import ParameterError, load_ros_params_yaml
-
     try:
         perception = load_ros_params_yaml(path, "perception")
         world = load_ros_params_yaml(path, "world_model")
@@ -247,14 +248,10 @@ class DecodedBag:
 
 
 def _known_embodiments() -> dict:
-    from kairos_ros.core.embodiment import list_embodiments, load_embodiment
-
     return {name: list(load_embodiment(name).joint_names) for name in list_embodiments()}
 
 
 def _spec(name: str, bag: Path):
-    from kairos_ros.core.embodiment import load_embodiment
-
     try:
         return load_embodiment(name)
     except (FileNotFoundError, KeyError, ValueError) as exc:
@@ -306,12 +303,6 @@ def _replay(reader, topics, pipeline, rate: float, counts: dict, sizes: dict) ->
 
 def decode_bag(path, settings: DecodeSettings, embodiment: str | None = None) -> DecodedBag:
     """Decode one bag (no cache). DatasetError naming the bag for anything wrong with it."""
-    from kairos_ros.core.image import DEFAULT_MAX_IMAGE_PIXELS
-    from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
-    from kairos_ros.lib.bagsource import (EvalError, camera_period, connections, default_layout, detect_embodiment,
-                                          first_joint_names, load_joint_series, select_topics)
-    from kairos_ros.lib import bagio
-
     bag = Path(path)
     t0 = time.perf_counter()
     try:
@@ -447,9 +438,6 @@ def _load(file: Path, bag: Path) -> DecodedBag | None:
 def bag_embodiment(path, joint_topic: str = "/joint_states") -> str:
     """The embodiment a bag's first joint state names ("" when the bag has no such topic: decode_bag
     then names the problem). DatasetError for an unreadable bag or unknown joints."""
-    from kairos_ros.lib.bagsource import EvalError, detect_embodiment, first_joint_names
-    from kairos_ros.lib import bagio
-
     bag = Path(path)
     try:
         reader = bagio.open_reader(bag)

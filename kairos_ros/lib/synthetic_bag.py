@@ -28,7 +28,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from PIL import Image as PILImage
 
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.core.urdf import read_urdf
 from kairos_ros.lib import bagio
 from kairos_ros.lib.synthetic import JointMotion, Scene, is_gripper
 
@@ -44,8 +47,6 @@ def grid_ns(start_ns: int, rate: float, duration: float, offset_ns: int = 0) -> 
 
 
 def encode_compressed(rgb: np.ndarray, fmt: str, quality: int) -> bytes:
-    from PIL import Image as PILImage
-
     buf = io.BytesIO()
     if fmt == "jpeg":
         PILImage.fromarray(rgb).save(buf, format="JPEG", quality=quality)
@@ -96,8 +97,6 @@ def camera_topic(name: str, compressed: bool) -> str:
 def followers(spec, extra: list[str]) -> list[tuple[int, float, float]]:
     """For each ignored joint: (index of the driven joint it mimics, multiplier, offset) from the
     URDF's <mimic>, or (-1, 0, middle of its range) for a joint that follows nothing driven."""
-    from kairos_ros.core.urdf import read_urdf
-
     urdf = read_urdf(spec.urdf_path)
     out = []
     for name in extra:
@@ -123,8 +122,6 @@ def synthetic_robot(spec, seed: int, camera_names, width: int, height: int):
 
 def make_bag(args: argparse.Namespace) -> dict:
     """Write the bag described by parsed arguments; returns {topic: message count}."""
-    from kairos_ros.core.embodiment import load_embodiment
-
     spec = load_embodiment(args.embodiment)
     names = list(spec.joint_names)
     motion, scenes = synthetic_robot(spec, args.seed, args.camera_names, args.width, args.height)

@@ -29,6 +29,7 @@ ensure_gl()
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
+from gym_aloha.constants import ASSETS_DIR, START_ARM_POSE  # noqa: E402
 
 from kairos_ros.lib.sim.base import SimTask, TaskInfo  # noqa: E402
 
@@ -46,15 +47,11 @@ FINGERS = (6, 14)
 
 
 def assets_dir():
-    from gym_aloha.constants import ASSETS_DIR
-
     return ASSETS_DIR
 
 
 def start_arm_pose() -> np.ndarray:
     """gym-aloha's START_ARM_POSE (16 joint positions, fingers in metres)."""
-    from gym_aloha.constants import START_ARM_POSE
-
     return np.asarray(START_ARM_POSE, dtype=np.float64)
 
 

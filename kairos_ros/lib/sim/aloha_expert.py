@@ -32,6 +32,11 @@ refused.
 """
 from __future__ import annotations
 
+import argparse
+import time
+
+from kairos_ros.core.embodiment import load_embodiment
+from kairos_ros.lib.sim.registry import make_expert, make_task
 from kairos_ros.lib.sim.render import ensure_gl
 
 ensure_gl()
@@ -257,8 +262,6 @@ class AlohaScriptedExpert(Expert):
         """(velocity, acceleration) limits per task joint the plan is retimed to: VELOCITY_FRACTION and
         LIMIT_FRACTION of the embodiment's (a follower finger takes its leader's)."""
         if self._limits is None:
-            from kairos_ros.core.embodiment import load_embodiment
-
             spec = load_embodiment(task.info.embodiment)
             index = {n: i for i, n in enumerate(spec.joint_names)}
             names = list(task.joint_names)
@@ -447,11 +450,6 @@ def run_episode(task: SimTask, expert: Expert, seed: int, max_steps: int | None 
 
 
 def main(argv=None) -> int:
-    import argparse
-    import time
-
-    from kairos_ros.lib.sim.registry import make_expert, make_task
-
     ap = argparse.ArgumentParser(description="success rate of an ALOHA expert over seeded episodes")
     ap.add_argument("task", choices=["aloha_transfer_cube", "aloha_insertion"])
     ap.add_argument("episodes", type=int, nargs="?", default=20)

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.lib.sim.closed_loop import CLOCK_OFFSET, FastEpisode, load_profile, make_world_backend
 from kairos_ros.lib.sim.oracle import ExpertReplayBackend
 from kairos_ros.lib.sim.registry import make_expert, make_task
+from kairos_ros.lib.sim.registry import make_task as _make
 
 EXPERT = "expert_replay"  # the privileged reference (lib/sim/oracle.py), not a model
 
@@ -53,8 +59,6 @@ def summarize(episodes: list[dict]) -> dict:
 
 
 def _save_gif(path: Path, frames: list) -> None:
-    from PIL import Image
-
     if frames:
         images = [Image.fromarray(f) for f in frames]
         images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
@@ -105,11 +109,6 @@ def run_live(task_name: str, backends: list[str], episodes: int, seed: int, out:
              timeout: float = 600.0) -> dict:
     """Evaluate each backend through the whole graph (kairos-bringup --sim: every node its own
     process over DDS, the adapter armed, sim time at `real_time_factor`), one bringup per episode."""
-    import subprocess
-    import sys
-
-    from kairos_ros.lib.sim.registry import make_task as _make
-
     out.mkdir(parents=True, exist_ok=True)
     probe = _make(task_name)
     embodiment = probe.info.embodiment
@@ -177,9 +176,6 @@ def _load_done(path: Path) -> dict:
 
 
 def _machine() -> dict:
-    import os
-    import platform
-
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
 
 
@@ -202,6 +198,7 @@ def write_report(out: Path, report: dict) -> None:
 
 
 def _plot(path: Path, report: dict) -> None:
+    # matplotlib only here, where success.png is drawn, with its headless backend chosen before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")

@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from kairos_ros.lib import bagio
+from kairos_ros.lib.sim.registry import make_expert, make_task
 
 BOOL = "std_msgs/msg/Bool"
 SUCCESS_TOPIC = "/kairos/sim/success"
@@ -190,10 +192,6 @@ def record(task_name: str, episodes: int, seed: int, out: str | Path, opts: Reco
 
     Raises FileExistsError (before recording anything) when an episode folder to write exists and
     not force."""
-    from tqdm import tqdm
-
-    from kairos_ros.lib.sim.registry import make_expert, make_task
-
     if episodes < 1:
         raise ValueError(f"episodes {episodes} must be >= 1")
     opts = opts or RecordOptions()

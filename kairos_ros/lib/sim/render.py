@@ -19,6 +19,7 @@ ask for several sizes.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 
 
@@ -32,8 +33,6 @@ def _load_triton_first() -> None:
     Mesa's, importing triton (torch does, e.g. when an optimiser is built) crashes the process with
     a segmentation fault. Loaded the other way round both work, so triton, where installed, is
     imported before the first renderer is made."""
-    import importlib.util
-
     if importlib.util.find_spec("triton") is not None:
         try:
             import triton  # noqa: F401
