@@ -17,7 +17,7 @@ import msgpack
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect as aconnect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
 from kairos_ros.backends import make_backend
@@ -188,6 +188,8 @@ def test_200_connections_at_once_keep_the_server_serving_with_bounded_memory(ser
                                 compression=None, proxy=None, open_timeout=20)
         except InvalidStatus as exc:
             return exc.response.status_code
+        except (OSError, asyncio.TimeoutError, InvalidHandshake):
+            return "dropped"  # the server's hello_timeout (1 s) ended a handshake it had no time for
         await ws.send(p.pack(HELLO))
         try:
             reply = p.unpack(await ws.recv(), 1 << 20)
@@ -207,7 +209,8 @@ def test_200_connections_at_once_keep_the_server_serving_with_bounded_memory(ser
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors[:3]
     assert len(served) <= MAX_SESSIONS - 1 and len(served) >= 1
-    assert all(r in (503, p.BUSY) for r in results if isinstance(r, (int, str)))
+    assert all(r in (503, p.BUSY, "dropped", "closed") for r in results if isinstance(r, (int, str))), \
+        sorted({str(r) for r in results if isinstance(r, (int, str))})
     assert during.chunk.stamp == 2.0
     assert wait_for(lambda: health(server)["sessions"] == 1, 10.0)
     assert server.rss_kib() - rss_before < 64 * 1024  # bounded: well under 64 MiB for 200 connections
