@@ -88,6 +88,12 @@ class RemoteServer:
 
     async def _handler(self, ws) -> None:
         try:
+            await self._connection(ws)
+        except ConnectionClosed:
+            pass  # the client went away (or broke the size cap: closed with 1009 by the websocket layer)
+
+    async def _connection(self, ws) -> None:
+        try:
             raw = await asyncio.wait_for(ws.recv(), self.s.hello_timeout)
         except asyncio.TimeoutError:
             await ws.close(p.CLOSE_NO_HELLO, "no hello")
