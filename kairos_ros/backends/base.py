@@ -2,9 +2,24 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
+
+
+@dataclass
+class FrameJob:
+    """The predicted frames of one prediction, made by `run()` -> (frames, frame_times), which a
+    caller may run later on another thread (it works on snapshots, never on the backend's live
+    state). `pending` is False when the frames are already made (or there are none): running it
+    costs nothing. `stages`: seconds per stage of the chunk's path (backend-specific names)."""
+
+    stamp: float
+    chunk: ActionChunkData
+    run: Callable[[], tuple]
+    pending: bool = False
+    stages: dict | None = None
 
 
 class Backend(ABC):
@@ -43,6 +58,14 @@ class Backend(ABC):
         pred = self.predict(history, horizon, step_period)
         on_chunk(pred.chunk)
         return pred
+
+    def predict_deferred(self, history: Sequence[ObservationData], horizon: int, step_period: float,
+                         on_chunk: Callable[[ActionChunkData], None]) -> FrameJob:
+        """on_chunk(chunk) as soon as the chunk exists, then return the FrameJob that makes the
+        predicted frames, so a caller can run it off the control path. Backends whose frames come
+        with the chunk (the baselines, a remote server) return them already made."""
+        pred = self.predict_staged(history, horizon, step_period, on_chunk)
+        return FrameJob(pred.stamp, pred.chunk, lambda: (pred.frames, pred.frame_times))
 
     def imagine(self, history: Sequence[ObservationData], candidate: ActionChunkData) -> PredictionData:
         """The future if `candidate` were executed (the baselines only repeat the last frame)."""

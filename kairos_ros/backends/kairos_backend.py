@@ -9,9 +9,18 @@ and denormalised back into the embodiment's slots.
 
 Predicted frames (num_predicted_frames > 0, every `video_every`-th prediction): future latent
 frames are sampled (model/future.py) and decoded through the codec into rgb8 frames of the input
-size. In the official mode with the Euler schedule and video_steps = flow_steps this is the
-joint video+action loop (one joint_forward per step gives both); otherwise the video is sampled
-on its own. Nothing is faked: a prediction without frames publishes none.
+size. The chunk never waits for them: it comes from action mode (in this architecture the joint
+video+action loop's actions are action mode's, to float rounding), and `predict_deferred` returns
+the frames as a FrameJob over snapshots (history latents or a world-state clone, the noise drawn
+ahead from the same generator in the same order), which the node runs on a worker of its own;
+`predict` runs it at once. Nothing is faked: a prediction without frames publishes none.
+
+Speed on the control path (same outputs): in the official mode the history is encoded only as
+far as the action expert reads (encode_history kv_only), each frame is encoded by the codec once
+(its latent is kept), what does not change between flow steps is prepared once (action_path),
+and each inference thread runs `threads` intra-op threads (1 by default: on two shared cores an
+OpenMP team waits for a preempted worker at every small op; the frame worker takes the other
+core). Seconds per stage of the last chunk are in `stages`.
 
 Imagine: Kairos' video tokens never attend action tokens (MoT masks), so the predicted video does
 NOT depend on a candidate chunk. `imagine` therefore returns the model's predicted future frames
@@ -27,12 +36,14 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from kairos_ros.backends.base import Backend, _check_history
+from kairos_ros.backends.base import Backend, FrameJob, _check_history
 from kairos_ros.backends.baselines import observed_slots, slot_velocity
 from kairos_ros.backends.kairos_loading import check_digests, check_dit, load_parts, missing_parts
 from kairos_ros.backends.kairos_setup import (PRESET_LAYOUTS, KairosOptions, check_size, identity, layouts, model_config,
@@ -43,10 +54,10 @@ from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionDa
 from kairos_ros.model.checkpoint import read_header
 from kairos_ros.model.codecs import check_frame_size
 from kairos_ros.model.config import get_preset
-from kairos_ros.model.future import SCHEDULES, sample_official, sample_streaming, to_rgb8
+from kairos_ros.model.future import SCHEDULES, noise_shapes, sample_official, sample_streaming, to_rgb8
 from kairos_ros.model.memory import TEMPORAL_MODES, WorldMemory
 from kairos_ros.model.nano_format import dit_info
-from kairos_ros.model.sampler import sample_actions
+from kairos_ros.model.sampler import NoiseQueue, sample_actions
 from kairos_ros.model.scoring import SCORE_SIGMAS, denoising_error
 
 RANDOM_WEIGHTS_WARNING = ("kairos backend running with RANDOM WEIGHTS (allow_random_weights): its predictions "
@@ -131,7 +142,9 @@ class KairosBackend(Backend):
         self.generator = torch.Generator().manual_seed(o.seed)
         self.skipped_frames = 0
         self.predictions = 0
+        self.stages: dict = {}  # seconds per stage of the last chunk (encode, history, sample, output)
         self._text_cache: tuple | None = None
+        self._threads = threading.local()
         self.reset()
 
     # -- state ----------------------------------------------------------------------------------
@@ -178,7 +191,14 @@ class KairosBackend(Backend):
                 self._text_cache = (text, self.text.encode(text).to(self.device))
         return self.net.context(self._text_cache[1], torch.from_numpy(state)[None].to(self.device))
 
-    def _absorb(self, history: Sequence[ObservationData], ctx, cm):
+    def _use_threads(self) -> None:
+        """This thread's intra-op threads (torch's setting is per thread with OpenMP)."""
+        n = self.opts.threads
+        if n and getattr(self._threads, "n", None) != n:
+            torch.set_num_threads(n)
+            self._threads.n = n
+
+    def _absorb(self, history: Sequence[ObservationData], ctx, cm, stages: dict | None = None):
         """Encode the frames not seen yet into the memory: in streaming mode at most
         max_frames_per_step (the newest), in official mode up to history_frames, so the re-encoded
         history is the newest observations at the camera's spacing however slow inference is (a
@@ -196,39 +216,59 @@ class KairosBackend(Backend):
         new = new[-per_step:]
         for obs in new:
             self.check_observation(obs)
+        start = time.perf_counter()
         pixels = torch.from_numpy(np.stack([np.ascontiguousarray(o.composed) for o in new])).to(self.device)
         latents = self.codec.encode(pixels.permute(0, 3, 1, 2).float() / 127.5 - 1)  # (n, 16, 1, h, w)
         if not torch.all(torch.isfinite(latents)):
             raise ValueError("non-finite latent frame")
+        encoded = time.perf_counter()
         self.cache = self.memory.observe_many(list(latents.split(1)), ctx, cm)
         self.last_stamp = new[-1].stamp
         self.world_state_frames = self.memory.frames
+        if stages is not None:
+            stages["encode"] = encoded - start
         return self.cache
 
     # -- sampling -------------------------------------------------------------------------------
     def _future_latents(self) -> int:
         return math.ceil(self.num_predicted_frames / self.codec.temporal_factor) if self.num_predicted_frames else 0
 
-    def _video(self, ctx, cm, n_lat: int):
+    def _video(self, ctx, cm, n_lat: int, generator=None, source=None, latest=None):
+        """Future latents after the memory (or the snapshot `source`: history latents or a world
+        state; `latest` the newest latent frame), noise from `generator` (a NoiseQueue) or the
+        backend's generator."""
         o = self.opts
+        generator = self.generator if generator is None else generator
         if o.temporal_mode == "official":
-            return sample_official(self.net, self.memory.history_latents(), ctx, cm, n_lat, self.video_steps,
-                                   self.generator, o.video_schedule)[0]
-        latest = self.memory.latest
+            history = self.memory.history_latents() if source is None else source
+            return sample_official(self.net, history, ctx, cm, n_lat, self.video_steps, generator, o.video_schedule)[0]
+        latest = self.memory.latest if latest is None else latest
         shape = (latest.shape[0], latest.shape[1]) + tuple(latest.shape[3:])
-        return sample_streaming(self.net, self.memory.state, shape, ctx, cm, n_lat, self.video_steps, self.generator,
-                                o.video_schedule)
+        state = self.memory.state if source is None else source
+        return sample_streaming(self.net, state, shape, ctx, cm, n_lat, self.video_steps, generator, o.video_schedule)
 
-    def _sample(self, cache, ctx, cm, horizon: int, n_lat: int):
-        """(normalised actions (1, horizon, D), future latents or None)."""
+    def _frame_job(self, ctx, cm, n_lat: int, horizon: int, step_period: float, chunk) -> FrameJob:
+        """The frames of this prediction as a job over snapshots, its noise drawn now (the
+        generator's sequence is what drawing during the prediction gives)."""
         o = self.opts
-        if n_lat and o.temporal_mode == "official" and o.video_schedule == "euler" and self.video_steps == o.flow_steps:
-            future, actions = sample_official(self.net, self.memory.history_latents(), ctx, cm, n_lat, o.flow_steps,
-                                              self.generator, "euler", horizon,
-                                              action_noise=self._action_noise(horizon))  # the joint loop
-            return actions, future
-        actions = sample_actions(self.net, cache, ctx, cm, horizon, o.flow_steps, noise=self._action_noise(horizon))
-        return actions, (self._video(ctx, cm, n_lat) if n_lat else None)
+        latest = self.memory.latest
+        streaming = o.temporal_mode == "streaming"
+        shape = (latest.shape[0], latest.shape[1]) + tuple(latest.shape[3:])
+        noise = NoiseQueue(self.generator, noise_shapes(o.video_schedule, self.video_steps, shape, n_lat, streaming))
+        source = self.memory.state.clone() if streaming else self.memory.history_latents()
+        stages: dict = {}
+
+        def run():
+            self._use_threads()
+            with torch.inference_mode():
+                start = time.perf_counter()
+                future = self._video(ctx, cm, n_lat, noise, source, latest)
+                sampled = time.perf_counter()
+                frames = self._frames(future, horizon, step_period, latest)
+            stages["frames"], stages["decode"] = sampled - start, time.perf_counter() - sampled
+            return frames
+
+        return FrameJob(chunk.stamp, chunk, run, pending=True, stages=stages)
 
     def _action_noise(self, horizon: int) -> torch.Tensor:
         """The action sampler's starting noise, drawn from the backend's generator and scaled by
@@ -237,12 +277,13 @@ class KairosBackend(Backend):
         noise = torch.randn(1, horizon, self.net.cfg.action.action_dim, generator=self.generator)
         return noise * self.opts.action_noise_scale
 
-    def _frames(self, future, horizon: int, step_period: float):
+    def _frames(self, future, horizon: int, step_period: float, latest=None):
         if future is None:
             return [], []
         if not torch.all(torch.isfinite(future)):
             raise ValueError("non-finite predicted latents")
-        pixels = self.codec.decode_future(self.memory.latest, future)[:, :self.num_predicted_frames]
+        latest = self.memory.latest if latest is None else latest
+        pixels = self.codec.decode_future(latest, future)[:, :self.num_predicted_frames]
         if not torch.all(torch.isfinite(pixels)):
             raise ValueError("non-finite predicted frames")
         frames, n = to_rgb8(pixels), pixels.shape[1]
@@ -270,40 +311,47 @@ class KairosBackend(Backend):
 
     # -- the backend interface ------------------------------------------------------------------
     def predict(self, history: Sequence[ObservationData], horizon: int, step_period: float) -> PredictionData:
-        return self._predict(history, horizon, step_period, None)
+        return self.predict_staged(history, horizon, step_period, lambda _chunk: None)
 
     def predict_staged(self, history: Sequence[ObservationData], horizon: int, step_period: float,
                        on_chunk) -> PredictionData:
-        """The chunk by action mode first (handed to on_chunk), then the frames: in this architecture
-        the joint loop's actions equal action mode's, so nothing is lost by splitting them."""
-        return self._predict(history, horizon, step_period, on_chunk)
+        """The chunk (handed to on_chunk), then its frames on this thread."""
+        job = self.predict_deferred(history, horizon, step_period, on_chunk)
+        frames, times = job.run()
+        return PredictionData(job.stamp, frames, times, job.chunk)
 
-    def _predict(self, history, horizon: int, step_period: float, on_chunk) -> PredictionData:
+    def predict_deferred(self, history: Sequence[ObservationData], horizon: int, step_period: float,
+                         on_chunk) -> FrameJob:
+        """The chunk by action mode (handed to on_chunk), and the frames as a FrameJob (pending
+        on every `video_every`-th prediction when num_predicted_frames > 0)."""
         _check_history(history)
         self._check_horizon(horizon)
         last = history[-1]
         self.check_observation(last)
+        self._use_threads()
+        stages: dict = {}
+        with torch.inference_mode():
+            start = time.perf_counter()
+            ctx, cm = self._context(history)
+            cache = self._absorb(history, ctx, cm, stages)
+            sampled = time.perf_counter()
+            stages.setdefault("encode", 0.0)  # 0 when the newest frame was absorbed already
+            stages["history"] = sampled - start - stages["encode"]  # the context (instruction, state) included
+            actions = sample_actions(self.net, cache, ctx, cm, horizon, self.opts.flow_steps,
+                                     noise=self._action_noise(horizon))
+            made = time.perf_counter()
+            chunk = ActionChunkData(last.stamp, self.spec.name, list(self.spec.slot_names), self._to_slots(actions),
+                                    step_period, self.name, self.model)
+            stages["sample"], stages["output"] = made - sampled, time.perf_counter() - made
+        self.stages = stages
+        on_chunk(chunk)
         video = self.num_predicted_frames > 0 and self.predictions % self.opts.video_every == 0
         n_lat = self._future_latents() if video else 0
-
-        def chunk_of(actions):
-            return ActionChunkData(last.stamp, self.spec.name, list(self.spec.slot_names), self._to_slots(actions),
-                                   step_period, self.name, self.model)
-
-        with torch.inference_mode():
-            ctx, cm = self._context(history)
-            cache = self._absorb(history, ctx, cm)
-            if on_chunk is None:
-                actions, future = self._sample(cache, ctx, cm, horizon, n_lat)
-                chunk = chunk_of(actions)
-            else:
-                chunk = chunk_of(sample_actions(self.net, cache, ctx, cm, horizon, self.opts.flow_steps,
-                                                noise=self._action_noise(horizon)))
-                on_chunk(chunk)
-                future = self._video(ctx, cm, n_lat) if n_lat else None
-            frames, times = self._frames(future, horizon, step_period)
+        job = self._frame_job(ctx, cm, n_lat, horizon, step_period, chunk) if n_lat else \
+            FrameJob(last.stamp, chunk, lambda: ([], []), stages={})
+        job.stages.update(stages)  # the job's run() adds its own stages to the same dict
         self.predictions += 1
-        return PredictionData(last.stamp, frames, times, chunk)
+        return job
 
     def imagine(self, history: Sequence[ObservationData], candidate: ActionChunkData) -> PredictionData:
         """The model's future frames for the history (independent of the candidate: see the module

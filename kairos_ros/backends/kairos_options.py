@@ -47,6 +47,7 @@ class KairosOptions:
     max_frames_per_step: int = 1
     seed: int = 0
     action_noise_scale: float = 1.0
+    threads: int = 1  # intra-op threads per inference thread (0: torch's default)
 
     def __post_init__(self):
         for part in CHECKPOINTS:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from kairos_ros.model.sampler import advance, distilled_sigmas, shifted_sigmas, video_shift
+from kairos_ros.model.sampler import advance, distilled_sigmas, gaussian, shifted_sigmas, video_shift
 
 SCHEDULES = ("euler", "distilled")
 
@@ -35,7 +35,18 @@ def video_sigmas(schedule: str, steps: int, tokens_per_frame: int, latent_frames
 
 
 def _noise(shape, generator, device) -> torch.Tensor:
-    return torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
+    return gaussian(shape, generator).to(device)
+
+
+def noise_shapes(schedule: str, steps: int, frame_shape, future_frames: int, streaming: bool) -> list[tuple]:
+    """The shapes, in order, of the noise sample_official / sample_streaming (video only) draw
+    from their generator: the starting noise, then the distilled schedule's re-noising at every
+    level but the last. frame_shape = (B, C, H, W) of one latent frame. For a NoiseQueue."""
+    b, c, h, w = frame_shape
+    levels = len(distilled_sigmas()) - 1 if schedule == "distilled" else steps
+    fresh = levels - 1 if schedule == "distilled" else 0
+    one = (b, c, 1 if streaming else future_frames, h, w)
+    return [one] * ((1 + fresh) * (future_frames if streaming else 1))
 
 
 def sample_official(model, history: torch.Tensor, context, ctx_mask, future_frames: int, steps: int,

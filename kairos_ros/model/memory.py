@@ -66,7 +66,8 @@ class WorldMemory:
             self.history.append(frame)
             self.state.frames += 1  # the counter only; official mode keeps no per-layer state
         self.latest = frames[-1]
-        return self.model.encode_history(self.history_latents(), context, ctx_mask)[0]
+        # Only as far as the action expert reads: the same cache, without the layers after its last K/V.
+        return self.model.encode_history(self.history_latents(), context, ctx_mask, kv_only=True)[0]
 
     def history_latents(self) -> torch.Tensor:
         """Official mode: the kept history frames (B, C, F, H, W)."""

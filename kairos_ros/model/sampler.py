@@ -51,15 +51,37 @@ def distilled_sigmas(timesteps=DISTILLED_TIMESTEPS, shift: float = 5.0) -> torch
     return torch.cat([shift_levels([t / 1000.0 for t in timesteps], shift), torch.zeros(1, dtype=torch.float64)])
 
 
+class NoiseQueue:
+    """Gaussian noise drawn ahead from a generator, in the order a sampler will ask for it, and
+    handed out later (on another thread): the generator's sequence stays what drawing on demand
+    gives. Pass it wherever a sampler takes a generator."""
+
+    def __init__(self, generator: torch.Generator | None, shapes, dtype=torch.float32):
+        self.items = [torch.randn(tuple(s), generator=generator, dtype=dtype) for s in shapes]
+
+    def take(self, shape, dtype=torch.float32) -> torch.Tensor:
+        if not self.items or tuple(self.items[0].shape) != tuple(shape):
+            raise ValueError(f"noise of shape {tuple(shape)} asked for, the queue holds "
+                             f"{[tuple(x.shape) for x in self.items[:3]]}")
+        return self.items.pop(0).to(dtype)
+
+
+def gaussian(shape, generator, dtype=torch.float32) -> torch.Tensor:
+    """Standard normal noise on the CPU from a torch.Generator (or None), or a NoiseQueue's next."""
+    if isinstance(generator, NoiseQueue):
+        return generator.take(shape, dtype)
+    return torch.randn(tuple(shape), generator=generator, dtype=dtype)
+
+
 def advance(x: torch.Tensor, v: torch.Tensor, sigma: float, sigma_next: float, kind: str = "euler",
-            generator: torch.Generator | None = None) -> torch.Tensor:
+            generator: torch.Generator | NoiseQueue | None = None) -> torch.Tensor:
     """One step from level sigma to sigma_next: Euler along v, or (distilled) the x0 estimate
     x - sigma v re-noised to sigma_next. Both equal x - sigma v when sigma_next is 0."""
     if kind == "euler" or sigma_next == 0.0:
         return x + (sigma_next - sigma) * v
     if kind != "distilled":
         raise ValueError(f"unknown schedule '{kind}' (euler or distilled)")
-    fresh = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    fresh = gaussian(x.shape, generator, x.dtype).to(x.device)
     return (1 - sigma_next) * (x - sigma * v) + sigma_next * fresh
 
 
