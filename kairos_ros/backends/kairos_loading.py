@@ -27,7 +27,9 @@ from kairos_ros.backends.kairos_setup import CHECKPOINTS
 from kairos_ros.model.checkpoint import CheckpointError, SIDECAR, check_sha256, compare, load_checkpoint, read_header
 from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
 from kairos_ros.model.nano_format import CODEC_FORMAT, TEXT_FORMAT, load_conv_codec, load_hash_text
+from kairos_ros.model.qwen_text import load_qwen_text_encoder
 from kairos_ros.model.wam import KairosWAM
+from kairos_ros.model.wan_vae import WanVAECodec, load_wan_vae
 
 PARTS = CHECKPOINTS
 
@@ -112,11 +114,9 @@ def load_dit(cfg, path: str, device, dtype, seed: int) -> KairosWAM:
 
 
 def load_codec(cfg, path: str, device, official: bool):
-    from kairos_ros.model.wan_vae import WanVAECodec, load_wan_vae
-
     if not path:
         if official:
-            from diffusers import AutoencoderKLWan
+            from diffusers import AutoencoderKLWan  # optional: only a random official-size codec needs it
 
             return WanVAECodec(AutoencoderKLWan().eval().to(device))  # random, Wan2.1-sized
         codec = ConvCodec(cfg.video.in_channels).eval().to(device)
@@ -131,8 +131,6 @@ def load_codec(cfg, path: str, device, official: bool):
 
 
 def load_text(cfg, opts, device, dtype):
-    from kairos_ros.model.qwen_text import load_qwen_text_encoder
-
     path = opts.text_checkpoint
     if not path:
         return HashTextEncoder(cfg.video.text_dim).eval().to(device)

@@ -20,6 +20,7 @@ from kairos_ros.core.action_space import (LIBERO_ACTION_SLOTS, LIBERO_STATE_SLOT
                                           load_stats)
 from kairos_ros.backends.kairos_options import CHECKPOINTS, KairosOptions  # noqa: F401  (re-exported)
 from kairos_ros.model.config import KairosConfig, get_preset
+from kairos_ros.model.wam import KairosWAM
 
 # Presets whose dimensions are those of released weights (not resized to an embodiment).
 PRESET_LAYOUTS = {"kairos-4b-wam": (ROBOTWIN_SLOTS, ROBOTWIN_SLOTS),
@@ -54,8 +55,6 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 def count_parameters(cfg: KairosConfig) -> int:
-    from kairos_ros.model.wam import KairosWAM
-
     with torch.device("meta"):
         return sum(p.numel() for p in KairosWAM(cfg).parameters())
 

@@ -2,6 +2,8 @@
 diagnostics. Seconds <-> Time/Duration conversion is lib/rostime.py (no rclpy)."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import sys
@@ -151,9 +153,6 @@ def watch_parent(on_death: Callable[[], None] | None = None, parent: int | None 
             os.kill(os.getpid(), signal.SIGTERM)
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-            import ctypes.util
-
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
             ok = libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
         except (OSError, AttributeError):

@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image, JointState
@@ -22,6 +23,7 @@ from kairos_msgs.msg import ActionChunk, Observation, PredictedFuture, WorldMode
 from kairos_msgs.srv import ResetSim
 from kairos_ros.core.diagnostics import LatencyStats, RateMeter
 from kairos_ros.core.embodiment import EmbodimentSpec
+from kairos_ros.core.image import resize_rgb
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.lib.rostime import to_sec
 from kairos_ros.nodes.common import image_msg_to_rgb
@@ -104,8 +106,6 @@ class MonitorNode(Node):
                 pass
 
     def _video_frame(self) -> None:
-        from kairos_ros.core.image import resize_rgb
-
         if self._camera is None or len(self.video) >= MAX_VIDEO_FRAMES:
             return
         h, w = self._camera.shape[:2]
@@ -214,6 +214,4 @@ class MonitorNode(Node):
 
 
 def rclpy_param(name, value):
-    from rclpy.parameter import Parameter
-
     return Parameter(name, Parameter.Type.BOOL, bool(value))

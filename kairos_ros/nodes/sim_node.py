@@ -52,6 +52,7 @@ from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.jtc import Trajectory, TrajectoryExecutor, TrajectoryPoint
 from kairos_ros.core.params import ParameterError
 from kairos_ros.lib.rostime import to_sec, to_time
+from kairos_ros.lib.sim.registry import TASKS, make_task, task_names
 from kairos_ros.nodes.common import declare_schema, diagnostic_array, rgb_to_image_msg, run_node, warn_problem
 from kairos_ros.params.sim import SCHEMA
 
@@ -77,7 +78,6 @@ class SimNode(Node):
         super().__init__("sim")
         p = declare_schema(self, SCHEMA)
         self.params = p
-        from kairos_ros.lib.sim.registry import TASKS, task_names
 
         if p["task"] not in TASKS:
             raise ParameterError(f"parameter 'task' = {p['task']!r} is not a known task (known: {task_names()})")
@@ -182,8 +182,6 @@ class SimNode(Node):
 
     # -- the simulation thread ---------------------------------------------------------------------
     def _run(self) -> None:
-        from kairos_ros.lib.sim.registry import make_task
-
         try:
             self.task = make_task(self.params["task"])
         except Exception as exc:  # noqa: BLE001 - reported by the constructor, naming the task

@@ -18,7 +18,7 @@ FUSED_RECURRENT_MAX_T = 64
 
 
 def fla_available() -> bool:
-    try:
+    try:  # flash-linear-attention is optional: checked here, imported where it is used
         import fla.ops.gated_delta_rule  # noqa: F401
     except ImportError:
         return False

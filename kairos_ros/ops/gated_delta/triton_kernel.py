@@ -17,6 +17,7 @@ import triton
 import triton.language as tl
 
 from kairos_ros.ops.gated_delta.naive import L2_EPS
+from kairos_ros.ops.gated_delta.triton_chunked import launch_chunked
 
 RECURRENT_MAX_T = 64  # longer inputs go to the chunked kernel (triton_chunked.py)
 STATE_REGS = 2048  # BK * BV per warp: keeps the state slice in registers (fla's fused kernel uses the same budget)
@@ -70,8 +71,6 @@ def gated_delta_triton(q, k, v, g, beta, scale, initial_state=None, use_qk_l2nor
                        mode: str = "auto", block_v: int | None = None):
     """Returns o (B, T, H, V) in v's dtype and the final state (B, H, K, V) float32 (None unless asked).
     mode "auto": the fused recurrence for T <= 64 (as Kairos / fla choose), the chunked kernel above."""
-    from kairos_ros.ops.gated_delta.triton_chunked import launch_chunked
-
     check_triton_device(q, k, v, g, beta)
     if mode not in ("auto", "recurrent", "chunked"):
         raise ValueError(f"unknown triton gated delta mode '{mode}' (auto, recurrent or chunked)")
