@@ -145,7 +145,7 @@ class BatchedKairos:
                 raise ValueError("non-finite latent frame")
             c, h, w = latents.shape[1], latents.shape[3], latents.shape[4]
             latents = latents.reshape(n, frames, c, h, w).permute(0, 2, 1, 3, 4)  # (n, C, frames, h, w)
-            cache = b.net.encode_history(latents, ctx, cm)[0]
+            cache = b.net.encode_history(latents, ctx, cm, kv_only=True)[0]  # only as far as the action expert reads
             actions = sample_actions(b.net, cache, ctx, cm, horizon, b.opts.flow_steps,
                                      noise=torch.from_numpy(noise))  # (n, horizon, action_dim)
         out = []

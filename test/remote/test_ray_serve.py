@@ -80,22 +80,34 @@ def ray_app():
             ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def local():
+    """The replica's class in this process: what a robot's request gives alone, batched with nothing."""
+    from kairos_ros.remote.batched import BatchedKairos
+
+    return BatchedKairos(SPEC, **PARAMS)
+
+
+def alone(local, history):
+    (chunk,) = local.predict_many([item(history[-local.frames_needed:])])
+    return chunk
+
+
 def item(history):
     from kairos_ros.remote.batched import BatchItem
 
     return BatchItem(history, HORIZON, PERIOD)
 
 
-def test_batched_robots_get_the_chunks_each_gets_alone(ray_app):
+def test_batched_robots_get_the_chunks_each_gets_alone(ray_app, local):
     handle, info, _, _ = ray_app
     a, b = robot_history(1), robot_history(2)
     before = len(handle.batch_sizes.remote().result())
     together = [handle.remote(item(a)), handle.remote(item(b))]  # both queued before either runs
     together = [r.result(timeout_s=120) for r in together]
-    alone = [handle.remote(item(h)).result(timeout_s=120) for h in (a, b)]
     sizes = handle.batch_sizes.remote().result()[before:]
-    assert sizes == [2, 1, 1], sizes
-    for t, s in zip(together, alone):
+    assert sizes == [2], sizes
+    for t, s in zip(together, [alone(local, h) for h in (a, b)]):
         assert t.values.shape == (HORIZON, len(SPEC.slot_names)) and np.all(np.isfinite(t.values))
         np.testing.assert_allclose(t.values, s.values, atol=1e-5)
     assert np.abs(together[0].values - together[1].values).max() > 1e-3  # two robots, two different chunks
@@ -108,7 +120,7 @@ def test_batched_robots_get_the_chunks_each_gets_alone(ray_app):
     assert info["frames_needed"] == max(PARAMS["history_frames"], local.state_velocity)
 
 
-def test_gateway_sessions_hand_their_own_history_over(ray_app):
+def test_gateway_sessions_hand_their_own_history_over(ray_app, local):
     from kairos_ros.remote.ray_serve import RayBackend
 
     handle, info, _, _ = ray_app
@@ -126,8 +138,7 @@ def test_gateway_sessions_hand_their_own_history_over(ray_app):
         t.join(timeout=120)
     assert sorted(results) == [0, 1]
     for k in range(2):
-        alone = handle.remote(item(histories[k][-info["frames_needed"]:])).result(timeout_s=120)
-        np.testing.assert_allclose(results[k].values, alone.values, atol=1e-5)
+        np.testing.assert_allclose(results[k].values, alone(local, histories[k]).values, atol=1e-5)
         assert results[k].stamp == histories[k][-1].stamp and results[k].slot_names == list(SPEC.slot_names)
     with pytest.raises(ValueError, match="differs from image_width x image_height"):
         bad = robot_history(5)
@@ -158,7 +169,7 @@ def test_ray_ports_stay_private(ray_app):
     assert not any(addr.endswith(":8000") for addr, _ in listening)  # Serve's HTTP proxy is not started
 
 
-def test_through_the_authenticated_gateway(ray_app, tmp_path):
+def test_through_the_authenticated_gateway(ray_app, local, tmp_path):
     """A robot's remote backend -> kairos-serve's websocket gateway (token checked) -> the deployment."""
     import asyncio
 
@@ -189,8 +200,7 @@ def test_through_the_authenticated_gateway(ray_app, tmp_path):
     try:
         history = robot_history(6)
         chunk = robot.predict(history, served.horizon, PERIOD).chunk
-        alone = handle.remote(item(history[-info["frames_needed"]:])).result(timeout_s=120)
-        np.testing.assert_allclose(chunk.values, alone.values, atol=1e-5)
+        np.testing.assert_allclose(chunk.values, alone(local, history).values, atol=1e-5)
     finally:
         robot.close()
         box["loop"].call_soon_threadsafe(box["stop"].set)
