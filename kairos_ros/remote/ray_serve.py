@@ -108,15 +108,21 @@ class KairosReplica:
         return list(self.batches)
 
 
+def deployment_options(options: RayOptions) -> dict:
+    """serve.deployment's keyword arguments: autoscaling between the bounds (a fixed count when they
+    are equal), room for two batches of requests per replica (fewer would cap the batch), CPUs."""
+    scaling = ({"autoscaling_config": {"min_replicas": options.min_replicas, "max_replicas": options.max_replicas,
+                                       "target_ongoing_requests": options.target_ongoing_requests}}
+               if options.max_replicas > options.min_replicas else {"num_replicas": options.min_replicas})
+    return {"max_ongoing_requests": max(8, 2 * options.max_batch_size),
+            "ray_actor_options": {"num_cpus": options.replica_cpus}, **scaling}
+
+
 def deploy(embodiment: str, params: dict, options: RayOptions, name: str = APP):
     """Run the deployment (serve.run) and return (handle, info); the replica refuses bad settings."""
     from ray import serve
 
-    scaling = ({"autoscaling_config": {"min_replicas": options.min_replicas, "max_replicas": options.max_replicas,
-                                       "target_ongoing_requests": options.target_ongoing_requests}}
-               if options.max_replicas > options.min_replicas else {"num_replicas": options.min_replicas})
-    deployment = serve.deployment(KairosReplica, name=name, max_ongoing_requests=max(8, 2 * options.max_batch_size),
-                                  ray_actor_options={"num_cpus": options.replica_cpus}, **scaling)
+    deployment = serve.deployment(KairosReplica, name=name, **deployment_options(options))
     app = deployment.bind(embodiment, dict(params), options.max_batch_size, options.batch_wait_ms / 1000.0)
     handle = serve.run(app, name=name, route_prefix=None)
     info = handle.info.remote().result(timeout_s=options.timeout)
