@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,7 +46,7 @@ class ServeProcess:
         full_env.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=full_env, start_new_session=True)
-        self.port = None
+        self.port, self._final = None, ""
         self.url = ""
         if wait:
             assert wait_for(lambda: self._address() or self.proc.poll() is not None, 30.0, 0.05), self.output()
@@ -58,8 +59,9 @@ class ServeProcess:
         return bool(m)
 
     def output(self) -> str:
-        if not self.log.closed:
-            self.log.flush()
+        if self.log.closed:
+            return self._final
+        self.log.flush()
         with open(self.log.name) as f:
             return f.read()
 
@@ -74,6 +76,14 @@ class ServeProcess:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        """Keep the output, remove the token and log files."""
+        if not self.log.closed:
+            self._final = self.output()
+            self.log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def stop(self, timeout: float = 10.0) -> int:
         if self.proc.poll() is None:
@@ -82,7 +92,7 @@ class ServeProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self.log.close()
+        self._close()
         return self.proc.returncode
 
 
