@@ -1,3 +1,4 @@
-"""The project's library floor above core: what the tools, evaluation, training and bringup share
-(simulated robots and their scripted experts, datasets built from bags). Nothing here imports rclpy;
-the ROS drivers in nodes/ wrap it."""
+"""The library floor: what the tools, evaluation, training, bringup and the nodes share (rosbag2 I/O,
+bag sources and datasets, the synthetic robot and its bag, bringup profiles, time conversion,
+simulated robots and their scripted experts). Nothing here imports rclpy (.importlinter); the ROS
+drivers in nodes/ wrap it. docs/architecture.md lists the modules."""

@@ -32,7 +32,7 @@ def typestore():
 
 def open_writer(path: str | Path, storage: str, compress: bool = True):
     """An opened rosbags Writer (the caller adds connections, writes, and closes it)."""
-    from rosbags.rosbag2 import Writer
+    from rosbags.rosbag2 import Writer  # rosbags only where a bag is opened (see typestore)
     from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 
     if storage not in STORAGES:
@@ -72,7 +72,7 @@ def bag_dir(path: str | Path) -> Path:
 
 def open_reader(path: str | Path):
     """An opened rosbags AnyReader (MCAP or sqlite3), used as a context manager by the caller."""
-    from rosbags.highlevel import AnyReader
+    from rosbags.highlevel import AnyReader  # rosbags only where a bag is opened (see typestore)
 
     reader = AnyReader([bag_dir(path)], default_typestore=typestore())
     reader.open()
