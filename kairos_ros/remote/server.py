@@ -117,7 +117,7 @@ class RemoteServer:
         except Exception:
             self.manager.release()
             log.exception("could not start a session")
-            await self._send(ws, p.error(p.INTERNAL, "could not start a session"))
+            await self._send(ws, p.error(p.INTERNAL, "could not start a session", timing={"server_ms": _ms(t0)}))
             await ws.close(p.CLOSE_PROTOCOL, p.INTERNAL)
             return
         log.info("session %s opened (client %r, %d open)", session.id, hello.get("client", ""), self.manager.count)
