@@ -16,9 +16,12 @@ SPEC = load_embodiment("aloha")
 
 def refused(*args, env=None) -> str:
     srv = ServeProcess(*args, token=None, wait=False, env=env)
-    assert wait_for(lambda: not srv.alive(), 30.0)
+    try:
+        assert wait_for(lambda: not srv.alive(), 30.0), f"kairos-serve started: {srv.output()}"
+    finally:
+        srv.stop()  # a server that started anyway is not left running
     out = srv.output()
-    assert srv.stop() == 2, out
+    assert srv.proc.returncode == 2, out
     return out
 
 
