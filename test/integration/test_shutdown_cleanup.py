@@ -5,7 +5,6 @@ participant is deleted at shut-down. A node whose middleware context is never fr
 frozen reference cycle: core.realtime) left two per run, in a RAM-backed filesystem."""
 import os
 import re
-import time
 
 import pytest
 
@@ -17,6 +16,36 @@ pytestmark = pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/s
 
 def segments() -> set:
     return {name for name in os.listdir("/dev/shm") if SEGMENT.match(name)}
+
+
+def segments_of(pid) -> set:
+    """The segments a process has open (its participant's own): names from its open files. Other
+    DDS processes on this host (other test runs) come and go, so the tests follow these by name
+    rather than comparing snapshots of /dev/shm."""
+    out = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            name = os.path.basename(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+        if SEGMENT.match(name.removesuffix("_el")):
+            out.add(name.removesuffix("_el"))
+    return out
+
+
+def wait_segments(nodes) -> dict:
+    """{node name: its segments}, once each node (up and in the graph) has one."""
+    found = {}
+
+    def each_has_one() -> bool:
+        found.update({n.name: segments_of(n.proc.pid) for n in nodes})
+        return all(found.values())
+    assert wait_for(each_has_one, 20), found
+    return found
 
 
 def held(name: str) -> bool:
@@ -37,21 +66,21 @@ def held(name: str) -> bool:
 
 
 def test_nodes_remove_their_shared_memory_segments():
-    listener = Listener("cleanup_listener")  # this process's own participant exists before the snapshot
-    time.sleep(0.5)
-    before = segments()
+    listener = Listener("cleanup_listener")
     # names no earlier test left in the graph: each node must really be up (past its signal set-up)
     nodes = [NodeProcess("kairos_ros.nodes.perception_node", "perception_shm", {"camera_topics": ["/cleanup/cam"]}),
              NodeProcess("kairos_ros.nodes.world_model_node", "world_model_shm", {"backend": "hold"}),
              NodeProcess("kairos_ros.nodes.adapter_node", "adapter_shm", {"embodiment": "dual_arm"})]
     try:
         assert listener.wait_nodes([n.name for n in nodes], 60), "\n".join(n.output() for n in nodes)
-        assert len(segments() - before) >= len(nodes), "the nodes' segments were expected in /dev/shm"
+        theirs = set().union(*wait_segments(nodes).values())
+        assert theirs <= segments(), "the nodes' segments were expected in /dev/shm"
     finally:
         codes = {n.name: n.stop() for n in nodes}
         listener.close()
-    assert codes == {"perception_shm": 0, "world_model_shm": 0, "adapter_shm": 0}, codes
-    left = segments() - before
+    assert codes == {"perception_shm": 0, "world_model_shm": 0, "adapter_shm": 0}, \
+        {n.name: (codes[n.name], n.output()[-2000:]) for n in nodes if codes[n.name]}
+    left = theirs & segments()
     assert not left, f"segments left in /dev/shm after the nodes exited: {sorted(left)}"
 
 
@@ -63,17 +92,16 @@ def test_a_killed_node_leaves_files_that_the_cleaner_removes():
     from kairos_ros.core.shm import clean_stale_fastdds
 
     listener = Listener("killed_listener")
-    time.sleep(0.5)
-    before = segments()
-    live = {name for name in before if held(name)}
-    assert live, "this process's own participant should hold a segment"
+    live = segments_of(os.getpid())
+    assert live and all(held(name) for name in live), "this process's own participant should hold a segment"
     node = NodeProcess("kairos_ros.nodes.adapter_node", "adapter", {"embodiment": "dual_arm"})
     try:
         assert listener.wait_nodes(["adapter"], 60), node.output()
+        theirs = wait_segments([node])["adapter"]
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait(10)
-        left = segments() - before
-        assert left, "a killed node was expected to leave its segments"
+        left = theirs & segments()
+        assert left == theirs, "a killed node was expected to leave its segments"
         removed = set(clean_stale_fastdds(min_age=0.0))
         assert left <= removed, (left, removed)
         assert live <= segments(), "a live process's segment was removed"
