@@ -4,8 +4,11 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
+from rosbags.highlevel import AnyReader
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 
@@ -13,6 +16,16 @@ from integration.rosutil import REPO, Listener, wait_for
 from kairos_ros.lib.rostime import to_sec
 
 BAGS = os.path.join(REPO, "test", "fixtures", "bags")
+
+
+def contents(bag: str) -> tuple[Counter, float]:
+    """(messages per topic, the last message's bag time in s)."""
+    with AnyReader([Path(bag)]) as reader:
+        counts, last = Counter(), 0
+        for conn, t_ns, _ in reader.messages():
+            counts[conn.topic] += 1
+            last = max(last, t_ns)
+    return counts, last * 1e-9
 
 
 def play(*args, timeout=60):
@@ -27,13 +40,21 @@ def test_replay_with_timing_remap_and_clock(bag, cam):
     listener.record(JointState, "/joint_states")
     listener.record(Image, "/renamed/image")
     listener.record(Clock, "/clock")
+    counts, end = contents(os.path.join(BAGS, bag))
     try:
-        time.sleep(0.5)
         start = time.monotonic()
+        # kairos-play waits until its publishers have matched this listener's subscriptions (only
+        # these two: the bag's other topics have no subscriber here).
         res = play(os.path.join(BAGS, bag), "--clock", "--rate", "2.0", "--remap", f"{cam}:=/renamed/image",
-                   "--wait-for-subscribers", "5")
+                   "--wait-for-subscribers", "10", "--wait-topic", "/joint_states", "--wait-topic", "/renamed/image")
         took = time.monotonic() - start
-        time.sleep(0.3)
+
+        def all_arrived() -> bool:  # what is still in flight when the player exits
+            clock = listener.got("/clock")
+            return (len(listener.got("/joint_states")) >= counts["/joint_states"] and
+                    len(listener.got("/renamed/image")) >= counts[cam] and bool(clock) and
+                    abs(to_sec(clock[-1].clock) - end) < 1e-6)
+        wait_for(all_arrived, 10)  # (the checks below allow for messages lost at the player's exit)
         js, imgs, clock = listener.got("/joint_states"), listener.got("/renamed/image"), listener.got("/clock")
     finally:
         listener.close()
@@ -50,8 +71,7 @@ def test_replay_with_timing_remap_and_clock(bag, cam):
 def test_loop_goes_back_in_time():
     listener = Listener("play_loop")
     listener.record(JointState, "/joint_states")
-    try:
-        time.sleep(0.5)
+    try:  # (kairos-play waits until its publisher has matched this listener's subscription)
         proc = subprocess.Popen([sys.executable, "-m", "kairos_ros.tools.play", os.path.join(BAGS, "hand_compressed_mcap"),
                                  "--loop", "--rate", "4", "--topics", "/joint_states", "--wait-for-subscribers", "5"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
