@@ -1,8 +1,9 @@
 """The backend interface the world-model node and the evaluators call."""
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from kairos_ros.core.types import ActionChunkData, ObservationData, PredictionData
@@ -13,13 +14,15 @@ class FrameJob:
     """The predicted frames of one prediction, made by `run()` -> (frames, frame_times), which a
     caller may run later on another thread (it works on snapshots, never on the backend's live
     state). `pending` is False when the frames are already made (or there are none): running it
-    costs nothing. `stages`: seconds per stage of the chunk's path (backend-specific names)."""
+    costs nothing. `stages`: seconds per stage of the chunk's path (backend-specific names).
+    Setting `cancel` makes a running job give up between steps (it then returns no frames)."""
 
     stamp: float
     chunk: ActionChunkData
     run: Callable[[], tuple]
     pending: bool = False
     stages: dict | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 class Backend(ABC):

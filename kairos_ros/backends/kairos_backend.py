@@ -233,7 +233,7 @@ class KairosBackend(Backend):
     def _future_latents(self) -> int:
         return math.ceil(self.num_predicted_frames / self.codec.temporal_factor) if self.num_predicted_frames else 0
 
-    def _video(self, ctx, cm, n_lat: int, generator=None, source=None, latest=None):
+    def _video(self, ctx, cm, n_lat: int, generator=None, source=None, latest=None, stop=None):
         """Future latents after the memory (or the snapshot `source`: history latents or a world
         state; `latest` the newest latent frame), noise from `generator` (a NoiseQueue) or the
         backend's generator."""
@@ -241,11 +241,13 @@ class KairosBackend(Backend):
         generator = self.generator if generator is None else generator
         if o.temporal_mode == "official":
             history = self.memory.history_latents() if source is None else source
-            return sample_official(self.net, history, ctx, cm, n_lat, self.video_steps, generator, o.video_schedule)[0]
+            return sample_official(self.net, history, ctx, cm, n_lat, self.video_steps, generator, o.video_schedule,
+                                   stop=stop)[0]
         latest = self.memory.latest if latest is None else latest
         shape = (latest.shape[0], latest.shape[1]) + tuple(latest.shape[3:])
         state = self.memory.state if source is None else source
-        return sample_streaming(self.net, state, shape, ctx, cm, n_lat, self.video_steps, generator, o.video_schedule)
+        return sample_streaming(self.net, state, shape, ctx, cm, n_lat, self.video_steps, generator, o.video_schedule,
+                                stop)
 
     def _frame_job(self, ctx, cm, n_lat: int, horizon: int, step_period: float, chunk) -> FrameJob:
         """The frames of this prediction as a job over snapshots, its noise drawn now (the
@@ -257,18 +259,19 @@ class KairosBackend(Backend):
         noise = NoiseQueue(self.generator, noise_shapes(o.video_schedule, self.video_steps, shape, n_lat, streaming))
         source = self.memory.state.clone() if streaming else self.memory.history_latents()
         stages: dict = {}
+        cancel = threading.Event()
 
         def run():
             self._use_threads()
             with torch.inference_mode():
                 start = time.perf_counter()
-                future = self._video(ctx, cm, n_lat, noise, source, latest)
+                future = self._video(ctx, cm, n_lat, noise, source, latest, cancel.is_set)
                 sampled = time.perf_counter()
-                frames = self._frames(future, horizon, step_period, latest)
+                frames = self._frames(future, horizon, step_period, latest)  # ([], []) when cancelled
             stages["frames"], stages["decode"] = sampled - start, time.perf_counter() - sampled
             return frames
 
-        return FrameJob(chunk.stamp, chunk, run, pending=True, stages=stages)
+        return FrameJob(chunk.stamp, chunk, run, pending=True, stages=stages, cancel=cancel)
 
     def _action_noise(self, horizon: int) -> torch.Tensor:
         """The action sampler's starting noise, drawn from the backend's generator and scaled by
@@ -318,6 +321,7 @@ class KairosBackend(Backend):
         """The chunk (handed to on_chunk), then its frames on this thread."""
         job = self.predict_deferred(history, horizon, step_period, on_chunk)
         frames, times = job.run()
+        self.stages = job.stages  # the frames were part of this prediction's time
         return PredictionData(job.stamp, frames, times, job.chunk)
 
     def predict_deferred(self, history: Sequence[ObservationData], horizon: int, step_period: float,

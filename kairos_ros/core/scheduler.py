@@ -14,6 +14,11 @@ seconds (control kept the model busy) is expired, so every accepted goal ends.
 Two consumers may share one scheduler: the control thread asks for resets and control only, an
 Imagine thread (with its own model instance) for Imagine jobs only, so a long Imagine never holds
 up a chunk. `reset_epoch` tells the Imagine thread that the world state was reset meanwhile.
+
+Predicted frames never hold up control either: a prediction's frame job (its chunk is already
+out) goes to the frame slot, which a frame worker empties. The slot holds one job: a newer job
+replaces one still waiting, which is stale (its observation is no longer the newest) and counted
+as `frames_stale`; a reset empties it the same way. A job that has started runs to its end.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 RESET, CONTROL, IMAGINE = "reset", "control", "imagine"
+STOPPED = "stopped"  # next_frames once the scheduler has stopped
 
 
 @dataclass(eq=False)  # identity: payloads hold arrays
@@ -64,7 +70,9 @@ class InferenceScheduler:
         self.active = 0  # accepted and not yet ended (queued, running, or reserved before submission)
         self.running = True
         self.reset_epoch = 0
-        self.counts = {"imagine_refused": 0, "imagine_cancelled": 0, "imagine_expired": 0, "resets": 0}
+        self.frame_job: Any = None  # waiting for the frame worker (at most one)
+        self.counts = {"imagine_refused": 0, "imagine_cancelled": 0, "imagine_expired": 0, "resets": 0,
+                       "frames_stale": 0}
 
     # -- producers (executor thread) ----------------------------------------------------------
     def observe(self) -> None:
@@ -77,7 +85,34 @@ class InferenceScheduler:
             self.reset_pending = True
             self.reset_epoch += 1
             self.counts["resets"] += 1
+            if self.frame_job is not None:  # frames of a world state that is being reset
+                self.frame_job = None
+                self.counts["frames_stale"] += 1
             self.cond.notify_all()
+
+    def submit_frames(self, job) -> bool:
+        """Queue a frame job for the frame worker; True when it replaced a waiting (stale) one."""
+        with self.cond:
+            stale = self.frame_job is not None
+            self.counts["frames_stale"] += stale
+            self.frame_job = job
+            self.cond.notify_all()
+            return stale
+
+    def count_stale_frames(self) -> None:
+        """A frame job the worker took turned out stale (too old, or its world state was reset)."""
+        with self.cond:
+            self.counts["frames_stale"] += 1
+
+    def next_frames(self, timeout: float = 0.5):
+        """The frame worker's next job, (None) after `timeout` with none, or STOPPED once stopped."""
+        with self.cond:
+            if self.running and self.frame_job is None:
+                self.cond.wait(timeout)
+            if not self.running:
+                return STOPPED
+            job, self.frame_job = self.frame_job, None
+            return job
 
     def reserve_imagine(self) -> bool:
         """Accept one more goal if the limit allows (answer at once, never wait)."""
@@ -128,6 +163,7 @@ class InferenceScheduler:
             self.running = False
             pending = list(self.queue)
             self.queue.clear()
+            self.frame_job = None
             self.cond.notify_all()
         for job in pending:
             job.finish(Cancelled("the world model is stopping"))

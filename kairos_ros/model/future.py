@@ -18,6 +18,8 @@ joint loop's actions equal action-mode actions drawn from the same noise).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from kairos_ros.model.sampler import advance, distilled_sigmas, gaussian, shifted_sigmas, video_shift
@@ -51,10 +53,10 @@ def noise_shapes(schedule: str, steps: int, frame_shape, future_frames: int, str
 
 def sample_official(model, history: torch.Tensor, context, ctx_mask, future_frames: int, steps: int,
                     generator: torch.Generator | None = None, schedule: str = "euler", horizon: int = 0,
-                    action_noise: torch.Tensor | None = None):
+                    action_noise: torch.Tensor | None = None, stop: Callable[[], bool] | None = None):
     """history (B, C, Fh, H, W) clean latents -> (future latents (B, C, future_frames, H, W) float32,
     actions (B, horizon, action_dim) float32 normalised, or None when horizon is 0 or the schedule
-    is distilled)."""
+    is distilled); (None, None) when `stop()` turned true between steps (abandoned)."""
     if future_frames < 1:
         raise ValueError(f"future_frames = {future_frames} must be >= 1")
     b, c, fh, h, w = history.shape
@@ -71,6 +73,8 @@ def sample_official(model, history: torch.Tensor, context, ctx_mask, future_fram
     nh = fh * per_frame // pt  # history tokens (temporal patch 1)
     with torch.inference_mode():
         for i in range(len(sig_v) - 1):
+            if stop is not None and stop():
+                return None, None
             steps_tok = torch.zeros(b, (fh + future_frames) * per_frame // pt, device=history.device)
             steps_tok[:, nh:] = sig_v[i] * 1000.0
             out = model.joint_forward(torch.cat([history.to(x.dtype), x], dim=2), steps_tok, fh, a,
@@ -84,9 +88,11 @@ def sample_official(model, history: torch.Tensor, context, ctx_mask, future_fram
 
 
 def sample_streaming(model, state, frame_shape, context, ctx_mask, future_frames: int, steps: int,
-                     generator: torch.Generator | None = None, schedule: str = "euler") -> torch.Tensor:
+                     generator: torch.Generator | None = None, schedule: str = "euler",
+                     stop: Callable[[], bool] | None = None) -> torch.Tensor | None:
     """Future latents (B, C, future_frames, H, W) float32 after the frames absorbed in `state` (a
-    WorldState, left unchanged). frame_shape = (B, C, H, W) of one latent frame."""
+    WorldState, left unchanged). frame_shape = (B, C, H, W) of one latent frame. None when
+    `stop()` turned true between steps (abandoned)."""
     if future_frames < 1:
         raise ValueError(f"future_frames = {future_frames} must be >= 1")
     if state.frames == 0:
@@ -100,6 +106,8 @@ def sample_streaming(model, state, frame_shape, context, ctx_mask, future_frames
         for j in range(future_frames):
             x = _noise((b, c, 1, h, w), generator, device)
             for i in range(len(sig) - 1):
+                if stop is not None and stop():
+                    return None
                 cache, outs = model.stream_step(x, context, ctx_mask, snapshot, t=sig[i] * 1000.0, commit=False)
                 pre = cache.video_pre
                 v = model.video_dit.unpatchify(outs[-1], pre.t, pre.grid).float()

@@ -5,7 +5,11 @@ model is slower than the camera, it always works on the newest observation (olde
 enter the history). What that thread does next is core.scheduler's decision: a requested reset
 first, then control, then Imagine goals (a bounded queue; more goals are refused at once, queued
 ones can be cancelled and expire after imagine_timeout). Only that thread touches the backend, so
-no service or subscription callback ever waits for inference. The Imagine action callback awaits
+no service or subscription callback ever waits for inference. With chunk_first, predicted frames
+are off the control path: the chunk is published as soon as it exists, and the frames are made
+by a frame worker thread of their own (lower priority; a waiting frame job that a newer one
+replaces is stale: dropped, counted). Each chunk's time is accounted in stages (core/stages.py);
+a chunk over latency_budget is reported with the stage that took longest. The Imagine action callback awaits
 its job's future, so the node spins a single-threaded executor: rclpy's multi-threaded executor
 added 60-400 ms of scheduling delay here.
 """
@@ -32,9 +36,11 @@ from kairos_ros.core.diagnostics import LatencyStats, ProblemCounter, RateMeter
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.observation import ObservationHistory
 from kairos_ros.core.params import ParameterError
-from kairos_ros.core.scheduler import CONTROL, IMAGINE, RESET, Cancelled, InferenceScheduler
+from kairos_ros.core.scheduler import CONTROL, IMAGINE, RESET, STOPPED, Cancelled, InferenceScheduler
+from kairos_ros.core.stages import StageTimes
 from kairos_ros.core.stamps import stamp_problem
 from kairos_ros.core.text import InstructionError, check_instruction
+from kairos_ros.core.types import PredictionData
 from kairos_ros.lib.rostime import to_sec
 from kairos_ros.nodes.common import declare_schema, diagnostic_array, now_sec, run_node, warn_problem
 from kairos_ros.nodes.convert import chunk_from_msg, chunk_to_msg, future_to_msg, observation_from_msg
@@ -72,6 +78,9 @@ class WorldModelNode(Node):
         self.problems = ProblemCounter("world_model")
         self.rate = RateMeter()
         self.latency = LatencyStats()
+        self.stage_times = StageTimes()
+        self.frame_latency = LatencyStats()
+        self.last_arrival = (None, 0.0)  # (stamp, perf_counter) of the newest observation taken in
         self.dropped = 0
         # Only the inference thread touches the backend; the scheduler's lock also guards the history.
         self.scheduler = InferenceScheduler(lambda: time.monotonic(), p["imagine_queue"], p["imagine_timeout"])
@@ -105,6 +114,10 @@ class WorldModelNode(Node):
             self.problems.problem("random_weights", self.startup_warning)
         self.worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self.worker.start()
+        self.frame_worker, self.frame_job = None, None
+        if p["chunk_first"]:  # predicted frames on a thread of their own, never before a chunk
+            self.frame_worker = threading.Thread(target=self._frame_work, name="frames", daemon=True)
+            self.frame_worker.start()
         self.imagine_worker = None
         if self.imagine_backend is not None:
             self.imagine_worker = threading.Thread(target=self._imagine_work, name="imagine", daemon=True)
@@ -144,6 +157,7 @@ class WorldModelNode(Node):
             if self.history.add(obs):
                 self._warn("time_jump", "observation stamps jumped backwards: world state reset")
                 self.scheduler.request_reset()
+            self.last_arrival = (obs.stamp, time.perf_counter())
         self.scheduler.observe()
 
     # -- inference ----------------------------------------------------------------------------
@@ -198,6 +212,9 @@ class WorldModelNode(Node):
             self._warn("stale_observation", f"{problem}: not predicting from it")
             return
         start = time.perf_counter()
+        with self.cond:
+            stamp, arrived = self.last_arrival
+        arrived = arrived if stamp == history[-1].stamp else start
         sent = []
 
         def on_chunk(chunk) -> None:
@@ -205,20 +222,30 @@ class WorldModelNode(Node):
             if values.shape != (self.params["horizon"], len(self.spec.slot_names)) or not np.all(np.isfinite(values)):
                 raise BadPrediction(f"values of shape {values.shape}"
                                     f"{' with non-finite entries' if values.size and not np.all(np.isfinite(values)) else ''}")
-            took = time.perf_counter() - start
-            self.latency.add(took)  # what control waits for: observation to chunk
-            budget = self.params["latency_budget"]
-            if budget > 0 and took > budget:
-                self._warn("slow_inference", f"chunk took {took * 1000:.1f} ms (> latency_budget "
-                                             f"{budget * 1000:.1f} ms)")
+            ready = time.perf_counter()
+            self.latency.add(ready - start)  # the backend's time to the chunk
             self.rate.tick()
             if self.params["chunk_first"]:  # out at once: the robot does not wait for predicted frames
                 self.chunk_pub.publish(chunk_to_msg(chunk, self.params["frame_id"]))
-            sent.append(chunk)
+            sent.append((chunk, ready, time.perf_counter()))
+
+        def account() -> None:  # observation arrival -> chunk published, in stages
+            _, ready, done = sent[0]
+            stages = {"wait": start - arrived, **(getattr(self.backend, "stages", None) or {"backend": ready - start}),
+                      "message": done - ready}
+            late = self.stage_times.add(stages, done - arrived, self.params["latency_budget"])
+            if late:
+                self._warn("slow_inference", late)
 
         try:
             if self.params["chunk_first"]:
-                pred = self.backend.predict_staged(history, self.params["horizon"], self.step_period, on_chunk)
+                job = self.backend.predict_deferred(history, self.params["horizon"], self.step_period, on_chunk)
+                account()
+                if job.pending:  # the frame worker makes them; a newer job replaces this one if it waits
+                    self.scheduler.submit_frames((job, self.scheduler.reset_epoch, sent[0][1] - start))
+                    return
+                frames, times = job.run()
+                pred = PredictionData(job.stamp, frames, times, job.chunk)
             else:
                 pred = self.backend.predict(history, self.params["horizon"], self.step_period)
                 on_chunk(pred.chunk)
@@ -235,7 +262,49 @@ class WorldModelNode(Node):
         pred.latency = time.perf_counter() - start
         if not self.params["chunk_first"]:
             self.chunk_pub.publish(chunk_to_msg(pred.chunk, self.params["frame_id"]))
+            account()
         self.future_pub.publish(future_to_msg(pred, self.params["frame_id"], self.params["publish_frames"]))
+
+    def _frame_work(self) -> None:
+        """The frame worker: runs each prediction's frame job (its chunk is out already) on snapshots
+        the backend took, at a lower CPU priority than control, and publishes its PredictedFuture.
+        A job whose observation is older than max_observation_age when it would start, or whose
+        world state was reset meanwhile, is stale: dropped and counted (scheduler.frames_stale)."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMAGINE_NICE)  # Linux: this thread only
+        except (AttributeError, OSError):
+            pass
+        while True:
+            item = self.scheduler.next_frames()
+            if item is STOPPED:
+                return
+            if item is None:
+                continue
+            job, epoch, chunk_time = item
+            old = stamp_problem(job.stamp, now_sec(self), self.params["max_observation_age"],
+                                self.params["future_stamp_tolerance"], "observation", "max_observation_age")
+            if old or epoch != self.scheduler.reset_epoch:
+                self.scheduler.count_stale_frames()
+                continue
+            start = time.perf_counter()
+            self.frame_job = job  # close() cancels it
+            try:
+                frames, times = job.run()
+                if any(not np.all(np.isfinite(np.asarray(f, dtype=np.float32))) for f in frames):
+                    raise BadPrediction("non-finite predicted frames")
+            except (ValueError, RuntimeError) as exc:  # BadPrediction included
+                self._drop("bad_prediction" if isinstance(exc, BadPrediction) else "backend_error",
+                           f"predicted frames dropped: {exc}; world state reset (the chunk was already sent)")
+                continue
+            if job.cancel.is_set():  # the node is closing
+                return
+            if epoch != self.scheduler.reset_epoch:  # reset while they were made
+                self.scheduler.count_stale_frames()
+                continue
+            took = time.perf_counter() - start
+            self.frame_latency.add(took)
+            pred = PredictionData(job.stamp, frames, times, job.chunk, latency=chunk_time + took)
+            self.future_pub.publish(future_to_msg(pred, self.params["frame_id"], self.params["publish_frames"]))
 
     def _drop(self, key: str, message: str) -> None:
         """Count, warn, clear the history and have the inference thread reset the world state."""
@@ -348,17 +417,28 @@ class WorldModelNode(Node):
         level, message, _ = self.problems.status()
         if self.startup_warning:
             level, message = max(int(level), 1), f"{self.startup_warning}; {message}"
+        if "slow_inference" in message and self.stage_times.last_late:  # which stage made the last chunk late
+            message = f"{message}; last late {self.stage_times.last_late}"
         msg.health, msg.message = int(level), message
         self.status_pub.publish(msg)
         self.diag_pub.publish(diagnostic_array(self, "inference", self.problems, {
             **{f"scheduler.{k}": v for k, v in self.scheduler.counts.items()}, "imagine_active": self.scheduler.active,
             "backend": self.backend.name, "rate_hz": f"{msg.rate_hz:.2f}", "dropped": self.dropped,
             "latency_p50": f"{msg.latency_p50:.4f}", "latency_p99": f"{msg.latency_p99:.4f}",
+            **self.stage_times.values(), **self._frame_values(),
             **getattr(self.backend, "diagnostics", dict)()}))  # remote: link state, reconnects, round trip
+
+    def _frame_values(self) -> dict:
+        pct = self.frame_latency.percentiles()
+        return {"frames.p50_ms": f"{pct['p50'] * 1000:.1f}", "frames.count": pct["count"]} if pct.get("count") else {}
 
     def close(self) -> None:
         self.scheduler.stop()
         self.worker.join(timeout=2.0)
+        if self.frame_worker is not None:
+            if self.frame_job is not None:
+                self.frame_job.cancel.set()  # a running job gives up at its next step
+            self.frame_worker.join(timeout=10.0)
         if self.imagine_worker is not None:
             self.imagine_worker.join(timeout=2.0)
 

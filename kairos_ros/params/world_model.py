@@ -23,15 +23,17 @@ SCHEMA = [
               read_only=True),
     ParamSpec("publish_frames", "bool", True, "Put the predicted frames into PredictedFuture.",
               read_only=True),
-    ParamSpec("chunk_first", "bool", False, "Publish the ActionChunk as soon as the backend has it, before the "
-              "predicted frames are computed, so the robot does not wait for video (kairos on a CPU: a predicted "
-              "frame costs many chunks). A prediction whose frames then turn out non-finite is still dropped and "
-              "the world state reset, but its (checked, finite) chunk has been sent. false: nothing is published "
-              "until the whole prediction is checked.", read_only=True),
+    ParamSpec("chunk_first", "bool", False, "Publish the ActionChunk as soon as the backend has it and make the "
+              "predicted frames on a worker thread of their own, so neither this chunk nor the next waits for video "
+              "(kairos on a CPU: a predicted frame costs many chunks); a frame job still waiting when a newer one "
+              "comes is dropped and counted (frames_stale). A prediction whose frames then turn out non-finite is "
+              "still dropped and the world state reset, but its (checked, finite) chunk has been sent. false: "
+              "nothing is published until the whole prediction, frames included, is checked.", read_only=True),
     ParamSpec("latency_budget", "float", 0.0, "Warn (throttled; counted as slow_inference in /diagnostics, so "
-              "the status turns WARN) when the time from starting a prediction to having its chunk exceeds this "
-              "(s; 0 disables). Set it to the replanning period the robot needs.", min=0.0, max=60.0,
-              read_only=True),
+              "the status turns WARN) when the time from an observation's arrival to its chunk's publication "
+              "exceeds this (s; 0 disables), naming the stage that took longest (wait, encode, history, sample, "
+              "output, message; per-stage percentiles in /diagnostics). Set it to the replanning period the robot "
+              "needs.", min=0.0, max=60.0, read_only=True),
     ParamSpec("max_observation_age", "float", 1.0, "Do not predict from an observation older than "
               "this (s, node clock; 0 disables).", min=0.0, max=3600.0, read_only=True),
     ParamSpec("future_stamp_tolerance", "float", FUTURE_TOLERANCE, "Drop observations stamped further ahead of "
