@@ -1,6 +1,6 @@
 """The import contracts (.importlinter, docs/architecture.md) hold, and they fail on what they forbid:
-lint-imports runs on a copy of the package, once as it is and once with an upward import and an
-rclpy import added."""
+lint-imports runs on a copy of the package, once as it is and once with upward and sideways imports,
+an rclpy import and an import cycle added."""
 import os
 import shutil
 import subprocess
@@ -28,16 +28,18 @@ def append(path: Path, line: str) -> None:
         f.write(f"\n{line}\n")
 
 
-def test_contracts_hold_and_catch_upward_and_rclpy_imports(tmp_path):
+def test_contracts_hold_and_catch_upward_rclpy_and_cyclic_imports(tmp_path):
     root = copy_package(tmp_path)
     clean = lint(root)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "Contracts: 2 kept, 0 broken." in clean.stdout
+    assert "Contracts: 3 kept, 0 broken." in clean.stdout
 
     append(root / "kairos_ros" / "core" / "stamps.py", "import kairos_ros.nodes.common  # upward: core -> nodes")
     append(root / "kairos_ros" / "lib" / "bagio.py", "from kairos_ros.eval import report  # upward: lib -> eval")
     append(root / "kairos_ros" / "train" / "data.py", "import kairos_ros.eval.report  # sideways: train -> eval")
     append(root / "kairos_ros" / "params" / "sim.py", "import rclpy  # rclpy below the nodes")
+    (root / "kairos_ros" / "core" / "cycle_a.py").write_text("import kairos_ros.core.cycle_b\n")
+    (root / "kairos_ros" / "core" / "cycle_b.py").write_text("import kairos_ros.core.cycle_a\n")
     broken = lint(root)
     out = broken.stdout + broken.stderr
     assert broken.returncode != 0, out
@@ -45,4 +47,5 @@ def test_contracts_hold_and_catch_upward_and_rclpy_imports(tmp_path):
     assert "kairos_ros.lib is not allowed to import kairos_ros.eval" in out, out
     assert "kairos_ros.train is not allowed to import kairos_ros.eval" in out, out
     assert "kairos_ros.params.sim -> rclpy" in out, out
-    assert "Contracts: 0 kept, 2 broken." in out, out
+    assert "No cycles are allowed in kairos_ros.core" in out, out
+    assert "Contracts: 0 kept, 3 broken." in out, out
