@@ -1,7 +1,6 @@
 """core/domain.py: a run's DDS domain is one no other live kairos_ros process holds."""
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -24,9 +23,9 @@ def test_claims_are_exclusive_while_held(tmp_path):
 
 
 def test_another_process_holding_a_domain_is_skipped(tmp_path):
-    code = ("import sys, time; from kairos_ros.core.domain import claim_domain; "
-            f"d, h = claim_domain(range(20, 22), {str(tmp_path)!r}, start=0); print(d, flush=True); time.sleep(30)")
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    code = ("import sys; from kairos_ros.core.domain import claim_domain; "  # holds it until stdin closes
+            f"d, h = claim_domain(range(20, 22), {str(tmp_path)!r}, start=0); print(d, flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "20"
         mine, handle = claim_domain(range(20, 22), str(tmp_path), start=0)
@@ -34,8 +33,9 @@ def test_another_process_holding_a_domain_is_skipped(tmp_path):
         handle.close()
     finally:
         child.kill()
-        child.wait()
-    time.sleep(0.1)
+        child.wait()  # ended: the kernel has dropped its lock
+        child.stdin.close()
+        child.stdout.close()
     mine, handle = claim_domain(range(20, 22), str(tmp_path), start=0)  # the dead process's lock is gone
     assert mine == 20
     handle.close()
