@@ -109,6 +109,9 @@ class BatchedKairos:
         (a bad request fails alone, not its batch)."""
         if len(items) > MAX_BATCH:
             raise ValueError(f"{len(items)} items in one batch (at most {MAX_BATCH})")
+        use_threads = getattr(self.backend, "_use_threads", None)  # the profile's intra-op threads, per thread
+        if use_threads is not None:
+            use_threads()
         results: list = [None] * len(items)
         groups: dict = {}
         for i, item in enumerate(items):
