@@ -1,4 +1,5 @@
-"""ApproximateSync: newest set within slop, fresh messages only, late drops, resets on time jumps."""
+"""core.sync.ApproximateSync: newest set within slop, fresh messages only, late drops, resets on time
+jumps, bounded queues."""
 import math
 import random
 
@@ -64,6 +65,7 @@ def test_late_message_is_dropped_counted_and_raises():
         s.add("a", 1.9, None)
     assert s.dropped_late == 1 and [m[0] for m in s.queues["a"]] == [2.0]
     assert s.add("a", 2.0, None) is None  # equal stamps are not late
+    assert s.dropped_late == 1
 
 
 def test_message_older_than_the_returned_set_is_late():
@@ -136,11 +138,106 @@ def test_bad_stamps_names_and_constructor():
         ApproximateSync(["a"], math.nan)
 
 
-def test_queue_is_bounded_per_stream():
-    s = ApproximateSync(["a", "b"], slop=0.05, queue_size=4)
-    for k in range(20):
-        s.add("a", k * 0.1, k)
-    assert len(s.queues["a"]) == 4 and s.queues["a"][0][1] == 16
+def test_constructor_validation():
+    with pytest.raises(ValueError, match="slop 0 must be > 0"):
+        ApproximateSync(["a"], 0)
+    with pytest.raises(ValueError, match="queue_size 0 must be >= 1"):
+        ApproximateSync(["a"], 0.1, queue_size=0)
+    with pytest.raises(ValueError, match="unique and non-empty"):
+        ApproximateSync(["a", "a"], 0.1)
+    with pytest.raises(ValueError, match="unique and non-empty"):
+        ApproximateSync([], 0.1)
+
+
+def test_incomplete_until_every_stream_has_a_message():
+    s = ApproximateSync(["cam", "joints"], 0.05)
+    assert s.pop_latest() is None
+    s.add("cam", 1.0, "c")
+    assert s.pop_latest() is None
+    s.add("joints", 1.01, "j")
+    found = s.pop_latest()
+    assert found == {"cam": (1.0, "c"), "joints": (1.01, "j")}
+
+
+def test_slop_bounds_the_set_spread():
+    s = ApproximateSync(["a", "b"], 0.05)
+    s.add("a", 1.0, 1)
+    s.add("b", 1.06, 2)
+    assert s.pop_latest() is None  # 60 ms apart > 50 ms slop
+    s.add("a", 1.02, 3)
+    assert stamps(s.pop_latest()) == {"a": 1.02, "b": 1.06}  # 40 ms apart
+
+
+def test_each_set_uses_fresh_messages():
+    s = ApproximateSync(["a", "b"], 0.05)
+    s.add("a", 1.0, "a1")
+    s.add("b", 1.0, "b1")
+    assert s.pop_latest() is not None
+    assert s.pop_latest() is None  # nothing new: the same pair is not returned twice
+    s.add("a", 1.1, "a2")
+    assert s.pop_latest() is None  # b1 was used: a2 alone does not make a set
+    s.add("b", 1.1, "b2")
+    assert s.pop_latest() == {"a": (1.1, "a2"), "b": (1.1, "b2")}
+
+
+def test_messages_newer_than_the_set_stay_queued():
+    s = ApproximateSync(["a", "b"], 0.05)
+    s.add("a", 1.0, "old")
+    s.add("a", 2.0, "new")
+    s.add("b", 1.01, "b")
+    assert stamps(s.pop_latest()) == {"a": 1.0, "b": 1.01}
+    assert [m[1] for m in s.queues["a"]] == ["new"]
+    s.add("b", 2.02, "b2")
+    assert stamps(s.pop_latest()) == {"a": 2.0, "b": 2.02}
+
+
+def test_jump_back_beyond_threshold_resets_everything():
+    s = ApproximateSync(["a", "b"], 0.05, jump_threshold=1.0)
+    s.add("a", 10.0, None)
+    s.add("b", 10.0, None)
+    s.pop_latest()
+    s.add("a", 10.1, None)
+    assert s.add("b", 8.9, None) == "reset"  # 1.1 s back on b
+    assert all(len(q) == 0 for q in s.queues.values())
+    assert s.newest == {"a": None, "b": None} and s.last_set_stamp is None
+    # after the reset, an early stamp on any stream starts the new epoch
+    assert s.add("a", 0.5, "x") is None
+    assert s.add("b", 0.5, "y") is None
+    assert s.pop_latest() == {"a": (0.5, "x"), "b": (0.5, "y")}
+
+
+def test_jump_threshold_is_at_least_slop():
+    s = ApproximateSync(["a"], slop=2.0, jump_threshold=0.5)
+    assert s.jump_threshold == 2.0
+    s.add("a", 10.0, None)
+    with pytest.raises(OutOfOrderError):
+        s.add("a", 9.0, None)  # 1 s back: above 0.5 but within the effective 2.0 threshold
+
+
+def test_queue_is_bounded_and_keeps_the_newest():
+    s = ApproximateSync(["a", "b"], 0.05, queue_size=3)
+    for k in range(10):
+        s.add("a", float(k), k)
+    assert [m[1] for m in s.queues["a"]] == [7, 8, 9]
+    s.add("b", 0.0, "b")  # matches only a@0.0, which was pushed out
+    assert s.pop_latest() is None
+
+
+def test_single_stream():
+    s = ApproximateSync(["only"], 0.01)
+    s.add("only", 1.0, 1)
+    s.add("only", 2.0, 2)
+    assert s.pop_latest() == {"only": (2.0, 2)}
+    assert s.pop_latest() is None
+
+
+def test_clear():
+    s = ApproximateSync(["a", "b"], 0.05)
+    s.add("a", 3.0, None)
+    s.clear()
+    s.add("a", 1.0, None)  # no OutOfOrderError: the newest stamp was forgotten
+    assert [m[0] for m in s.queues["a"]] == [1.0]
+
 
 
 def _reference(queues, slop, last):
