@@ -1,4 +1,5 @@
-"""order_joint_state: configured order, validation with messages that name joints and values."""
+"""core.joints: order_joint_state (configured order, validation with messages that name joints and
+values) and fit_velocity."""
 import array
 import math
 
@@ -26,6 +27,13 @@ def test_integer_positions_become_float64():
     assert pos.dtype == np.float64 and vel is None
 
 
+@pytest.mark.parametrize("velocities", [None, [], np.zeros(0)])
+def test_missing_velocities_give_none(velocities):
+    pos, vel = order_joint_state(CONF, [0.1, 0.2, 0.3], velocities, CONF)
+    assert vel is None
+    np.testing.assert_array_equal(pos, [0.1, 0.2, 0.3])
+
+
 def test_empty_configuration_gives_empty_arrays():
     pos, vel = order_joint_state([], [], [], [])
     assert pos.shape == (0,) and vel is None
@@ -34,11 +42,14 @@ def test_empty_configuration_gives_empty_arrays():
 @pytest.mark.parametrize("names,pos,vel,ignore,match", [
     (CONF, [1.0, 2.0], None, (), r"^3 joint names but 2 positions$"),
     (["shoulder", "elbow", "shoulder", "wrist"], [0.0] * 4, None, (), r"duplicate joint names \['shoulder'\]"),
+    (["shoulder", "elbow", "shoulder", "wrist", "elbow"], [0.0] * 5, None, (),
+     r"duplicate joint names \['elbow', 'shoulder'\]"),
     (["shoulder", "wrist"], [0.0] * 2, None, (),
      r"missing configured joints \['elbow'\] \(got \['shoulder', 'wrist'\]\)"),
     (CONF + ["finger"], [0.0] * 4, None, (), r"unknown joints \['finger'\] \(not configured, not in ignore_joints\)"),
     (["wrist", "elbow", "shoulder"], [0.0, math.nan, 0.0], None, (), r"non-finite positions for \['elbow'\]: \[nan\]"),
     (CONF, [0.0, 0.0, -math.inf], None, (), r"non-finite positions for \['wrist'\]: \[-inf\]"),
+    (["wrist", "elbow", "shoulder"], [0.0, math.inf, 0.0], None, (), r"non-finite positions for \['elbow'\]: \[inf\]"),
     (CONF, [0.0] * 3, [1.0] * 4, (), r"3 joint names but 4 velocities"),
     (CONF, [0.0] * 3, [math.inf, 0.0, math.nan], (),
      r"non-finite velocities for \['shoulder', 'wrist'\]: \[inf, nan\]"),
@@ -59,3 +70,14 @@ def test_ignored_joints_may_be_unknown_and_non_finite():
 
 def test_error_is_a_value_error():
     assert issubclass(JointStateError, ValueError)
+
+
+def test_fit_velocity_is_the_least_squares_slope():
+    from kairos_ros.core.joints import fit_velocity
+    t = np.array([0.0, 0.1, 0.2, 0.3])
+    q = np.stack([1.0 + 2.0 * t, -0.5 * t], axis=1)
+    assert np.allclose(fit_velocity(t, q), [2.0, -0.5])
+    noisy = q.copy()
+    noisy[1, 0] += 0.1  # one noisy sample moves the fit less than a two-point difference over it
+    assert abs(fit_velocity(t, noisy)[0] - 2.0) < abs((noisy[1, 0] - noisy[0, 0]) / 0.1 - 2.0)
+    assert fit_velocity(t[:1], q[:1]) is None and fit_velocity([1.0, 1.0], q[:2]) is None
