@@ -239,7 +239,6 @@ def test_clear():
     assert [m[0] for m in s.queues["a"]] == [1.0]
 
 
-
 def _reference(queues, slop, last):
     """The documented rule, naively: try every message as pivot, newest first."""
     best = None
