@@ -2,8 +2,9 @@
 when a chunk misses the latency budget (issue 13).
 
 A chunk's time runs from its observation's arrival to the chunk's publication:
-- `wait`: arrival -> the inference thread starts on it (busy with an earlier chunk, a reset, an
-  Imagine goal on the shared worker, or predicted frames when chunk_first is off);
+- `intake`: the Observation message checked, its images converted and composed (model input);
+- `wait`: -> the inference thread starts on it (busy with an earlier chunk, a reset, an Imagine
+  goal on the shared worker, or predicted frames when chunk_first is off);
 - the backend's stages (kairos: `encode` (codec), `history` (context and history / world-state
   update), `sample` (action sampling), `output` (denormalising), and with chunk_first off also
   `frames` and `decode`); a backend that reports none is one stage, `backend`;

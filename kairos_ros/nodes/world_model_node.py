@@ -80,7 +80,7 @@ class WorldModelNode(Node):
         self.latency = LatencyStats()
         self.stage_times = StageTimes()
         self.frame_latency = LatencyStats()
-        self.last_arrival = (None, 0.0)  # (stamp, perf_counter) of the newest observation taken in
+        self.last_arrival = (None, 0.0, 0.0)  # the newest observation taken in: stamp, received, queued
         self.dropped = 0
         # Only the inference thread touches the backend; the scheduler's lock also guards the history.
         self.scheduler = InferenceScheduler(lambda: time.monotonic(), p["imagine_queue"], p["imagine_timeout"])
@@ -131,6 +131,7 @@ class WorldModelNode(Node):
         warn_problem(self, self.problems, key, message)
 
     def _on_observation(self, msg: Observation) -> None:
+        received = time.perf_counter()
         if not np.all(np.isfinite(np.asarray(msg.joint_state.position, dtype=np.float64))):
             # NaN/inf input: nothing is predicted from it and the world state starts afresh.
             self._drop("non_finite_input", "observation with non-finite joint positions dropped; world state reset")
@@ -157,7 +158,7 @@ class WorldModelNode(Node):
             if self.history.add(obs):
                 self._warn("time_jump", "observation stamps jumped backwards: world state reset")
                 self.scheduler.request_reset()
-            self.last_arrival = (obs.stamp, time.perf_counter())
+            self.last_arrival = (obs.stamp, received, time.perf_counter())
         self.scheduler.observe()
 
     # -- inference ----------------------------------------------------------------------------
@@ -213,8 +214,9 @@ class WorldModelNode(Node):
             return
         start = time.perf_counter()
         with self.cond:
-            stamp, arrived = self.last_arrival
-        arrived = arrived if stamp == history[-1].stamp else start
+            stamp, arrived, queued = self.last_arrival
+        if stamp != history[-1].stamp:
+            arrived = queued = start
         sent = []
 
         def on_chunk(chunk) -> None:
@@ -231,8 +233,8 @@ class WorldModelNode(Node):
 
         def account() -> None:  # observation arrival -> chunk published, in stages
             _, ready, done = sent[0]
-            stages = {"wait": start - arrived, **(getattr(self.backend, "stages", None) or {"backend": ready - start}),
-                      "message": done - ready}
+            stages = {"intake": queued - arrived, "wait": start - queued,
+                      **(getattr(self.backend, "stages", None) or {"backend": ready - start}), "message": done - ready}
             late = self.stage_times.add(stages, done - arrived, self.params["latency_budget"])
             if late:
                 self._warn("slow_inference", late)
@@ -267,9 +269,11 @@ class WorldModelNode(Node):
 
     def _frame_work(self) -> None:
         """The frame worker: runs each prediction's frame job (its chunk is out already) on snapshots
-        the backend took, at a lower CPU priority than control, and publishes its PredictedFuture.
+        the backend took, at a lower CPU priority than control (nice 10), and publishes its
+        PredictedFuture.
         A job whose observation is older than max_observation_age when it would start, or whose
         world state was reset meanwhile, is stale: dropped and counted (scheduler.frames_stale)."""
+        # Nice, not SCHED_IDLE: a thread starved while holding the GIL would stall control's thread too.
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMAGINE_NICE)  # Linux: this thread only
         except (AttributeError, OSError):

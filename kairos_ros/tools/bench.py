@@ -5,6 +5,7 @@
     kairos-bench model [--repeat 5]
     kairos-bench serve [--seconds 5] [--robots 1 4 16]
     kairos-bench serve --ray [--seconds 30] [--robots 16]
+    kairos-bench live [--profile config/aloha.yaml] [--bags BAG_OR_FOLDER ...] [--set KEY=VALUE ...]
 """
 from __future__ import annotations
 
@@ -38,6 +39,17 @@ def main(argv=None) -> int:
     se.add_argument("--out", default="out/bench", help="folder for serve.json")
     se.add_argument("--ray", action="store_true", help="instead: kairos-serve --ray's batching gain, batched vs "
                     "unbatched throughput of the largest --robots count on the profile's kairos model (serve-ray.json)")
+    li = sub.add_parser("live", help="the shipped profile on held-out recordings: stages, the real node, the bare "
+                        "sampler (issue 13 targets)")
+    li.add_argument("--profile", default="config/aloha.yaml", help="bringup profile (default config/aloha.yaml)")
+    li.add_argument("--bags", nargs="+", default=None, help="bag folders or folders of them (default: "
+                    "data/demo_transfer_cube and /work/demos/transfer_cube_heldout when present)")
+    li.add_argument("--rate", type=float, default=10.0, help="observations per second into the node (default 10)")
+    li.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="world_model parameter override (value parsed as JSON when it can be), e.g. flow_steps=5")
+    li.add_argument("--no-node", action="store_true", help="the in-process part only")
+    li.add_argument("--max-observations", type=int, default=None, help="first N observations of each episode")
+    li.add_argument("--out", default="out/bench", help="folder for live.json")
     args = ap.parse_args(argv)
     # Each benchmark's module is imported only when it runs: model pulls in torch, pipeline rclpy.
     if args.what == "pipeline":
@@ -55,6 +67,11 @@ def main(argv=None) -> int:
     elif args.what == "serve":
         from kairos_ros.tools.bench_serve import run_serve_bench
         result = run_serve_bench(args.seconds, tuple(args.robots), args.config, args.backend, args.encoding)
+    elif args.what == "live":
+        from kairos_ros.tools.bench_live import DEFAULT_BAGS, parse_overrides, run_live_bench
+        bags = args.bags or [b for b in DEFAULT_BAGS if os.path.exists(b)]
+        result = run_live_bench(args.profile, bags, args.rate, parse_overrides(args.set), node=not args.no_node,
+                                max_observations=args.max_observations)
     else:  # pragma: no cover - argparse refuses unknown choices
         return 2
     os.makedirs(args.out, exist_ok=True)
