@@ -34,7 +34,10 @@ class Block(nn.Module):
         self.modulation = nn.Parameter(torch.zeros(1, 6, dim))
 
     def chunks(self, t_mod: torch.Tensor) -> list[torch.Tensor]:
-        """t_mod (B, N, 6, D) per token or (B, 6, D) per sample -> six (B, N or 1, D) chunks."""
+        """t_mod (B, N, 6, D) per token or (B, 6, D) per sample -> six (B, N or 1, D) chunks. A
+        per-token t_mod expanded from one row (stride 0 over tokens) gives (B, 1, D) chunks."""
+        if t_mod.dim() == 4 and t_mod.shape[1] > 1 and t_mod.stride(1) == 0:
+            t_mod = t_mod[:, :1]  # every token shares it: modulate by broadcasting one row
         mod = self.modulation[0] + (t_mod if t_mod.dim() == 4 else t_mod[:, None])
         return list(mod.unbind(-2))
 

@@ -60,12 +60,15 @@ class VideoDiT(nn.Module):
         x = self.patch_embedding(latents.to(dtype))  # (B, D, F', H', W')
         b, _, f, hg, wg = x.shape
         x = x.flatten(2).transpose(1, 2)  # (B, N, D) frame-major, rows, columns
-        if timesteps.dim() == 1:
-            timesteps = timesteps[:, None].expand(b, x.shape[1])
-        if timesteps.shape != x.shape[:2]:
-            raise ValueError(f"video timesteps {tuple(timesteps.shape)} must be (B,) or (B, N) = {tuple(x.shape[:2])}")
-        t = self.time_embedding(sinusoid(timesteps, self.cfg.freq_dim).to(x.dtype))  # (B, N, D)
-        t_mod = self.time_projection(t).unflatten(-1, (6, -1))  # (B, N, 6, D)
+        n = x.shape[1]
+        if timesteps.shape not in ((b,), (b, n)):
+            raise ValueError(f"video timesteps {tuple(timesteps.shape)} must be (B,) or (B, N) = {(b, n)}")
+        # One timestep per sample: embedded once and shared by every token (an expanded view; the
+        # blocks then modulate with one row), instead of the same MLPs over N identical rows.
+        steps = timesteps[:, None] if timesteps.dim() == 1 else timesteps
+        t = self.time_embedding(sinusoid(steps, self.cfg.freq_dim).to(x.dtype))  # (B, N or 1, D)
+        t_mod = self.time_projection(t).unflatten(-1, (6, -1))  # (B, N or 1, 6, D)
+        t, t_mod = t.expand(b, n, -1), t_mod.expand(b, n, -1, -1)
         grid = torch.stack(torch.meshgrid(torch.arange(f, device=x.device) + frame_offset,
                                           torch.arange(hg, device=x.device), torch.arange(wg, device=x.device),
                                           indexing="ij"), dim=-1).reshape(-1, 3)

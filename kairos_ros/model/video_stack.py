@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from kairos_ros.model.experts import Prepared
-from kairos_ros.model.layers import heads, merge_heads
+from kairos_ros.model.layers import apply_rope, heads, merge_heads
 from kairos_ros.ops.frame_attention import frame_window_attention
 
 
@@ -64,13 +64,18 @@ def video_layer(blk, cfg, x, pre: Prepared, ctx_kv, ctx_mask, *, past=None, gdn_
     if blk.kind == "GATED":
         out, state = blk.gated_delta(h, gdn_state)
         return blk.finish(x, out, c, ctx_kv, ctx_mask), None, state
+    if kv_only:  # the same K and V as blk.qkv, without the queries nothing reads
+        sa = blk.self_attn
+        k = apply_rope(sa.norm_k(sa.k(h)).unflatten(-1, (blk.heads, -1)), pre.rope).flatten(2)
+        v = sa.v(h)
+        if past is not None:
+            k, v = torch.cat([past[1], k], 1), torch.cat([past[2], v], 1)
+        return None, (k, v), None
     q, k, v = blk.qkv(h, pre.rope)  # (B, N, H, hd)
     k, v = k.flatten(2), v.flatten(2)  # (B, N, W)
     k_start = q_start
     if past is not None:
         k_start, k, v = past[0], torch.cat([past[1], k], 1), torch.cat([past[2], v], 1)
-    if kv_only:
-        return None, (k, v), None
     a = frame_window_attention(q.transpose(1, 2), heads(k, blk.heads), heads(v, blk.heads),
                                tokens_per_frame=pre.grid[1] * pre.grid[2], window=cfg.window,
                                dilation=cfg.dilation if blk.kind == "DSWA" else 1, q_start_frame=q_start,
