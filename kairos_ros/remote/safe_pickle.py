@@ -8,7 +8,7 @@ so this module never lets the unpickler import anything but:
   `_frombuffer` for protocol 5, under both `numpy.core` and `numpy._core`), each wrapped so it only
   accepts the arguments numpy itself writes (no huge allocation from a tiny pickle);
 - `numpy.ndarray` as a marker for `_reconstruct` (never callable by the pickle);
-- `numpy.dtype` (object dtypes refused);
+- `numpy.dtype` of bool, integer and float kinds only (object, void, string, structured refused);
 - the plain builtin types list, tuple, dict, str, int, float, bool, bytes.
 
 Anything else is refused with `UnsafePickleError` naming the global (`module.name`), before it is
@@ -74,9 +74,13 @@ def _frombuffer(buffer, dtype, shape, order):
 
 
 def _dtype(*args):
+    """numpy.dtype(...), numeric kinds only: a void dtype's pickled state (applied by BUILD right
+    after) can set the flags that make numpy treat its items as object pointers; numeric dtypes
+    ignore that state's flags, fields and subarray."""
     dtype = np.dtype(*args)
-    if dtype.hasobject:
-        raise UnsafePickleError(f"numpy.dtype {dtype}: object dtypes are not admitted")
+    if dtype.kind not in NUMERIC_KINDS or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise UnsafePickleError(f"numpy.dtype {dtype}: not admitted (only bool, integer and float dtypes; object, "
+                                "void, string and structured dtypes are refused)")
     return dtype
 
 

@@ -149,7 +149,7 @@ def test_oversize_reply_refused(service, prompt, message):
 @pytest.mark.parametrize("prompt, message", [
     ("shape", r"action of shape \(5, 14\), expected \(4, 14\)"),
     ("float64", "action dtype float64, expected float32"),
-    ("object", "object dtypes are not admitted"),
+    ("object", "numpy.dtype object: not admitted"),
     ("list", "action of type list, not a numpy array"),
     ("status500", "HTTP 500"),
 ])
@@ -210,3 +210,26 @@ def test_unpickler_refusals():
         restricted_loads(b"\x80\x05garbage")
     with pytest.raises(UnsafePickleError):  # nothing is sent that this side would refuse
         restricted_dumps({"x": np.float32(1.0)})
+
+
+def test_void_dtype_with_object_flags_refused_before_any_array_exists():
+    """A void dtype whose pickled state sets numpy's 'items are object pointers' flags would make
+    numpy decref attacker bytes: it is refused at the dtype, before an array is built."""
+
+    class Reduce:
+        def __init__(self, *parts):
+            self.parts = parts
+
+        def __reduce__(self):
+            return self.parts
+
+    from kairos_ros.remote.safe_pickle import _np_reconstruct  # numpy's own, under numpy 1 or 2
+
+    dtype = Reduce(np.dtype, ("V8", False, True), (3, "|", None, None, None, 8, 1, 0x01))
+    payload = pickle.dumps(Reduce(_np_reconstruct, (np.ndarray, (0,), b"b"),
+                                  (1, (2,), dtype, False, b"\x41" * 16)))
+    with pytest.raises(UnsafePickleError, match=r"numpy.dtype \|V8: not admitted"):
+        restricted_loads(payload)
+    for code in ("U3", "S4", "M8[s]", "c8", "f4,i4"):
+        with pytest.raises(UnsafePickleError, match="not admitted"):
+            restricted_loads(pickle.dumps(np.zeros(2, code)))
