@@ -41,18 +41,32 @@ class UnsafePickleError(pickle.UnpicklingError):
     """A pickle names a global, or holds a type, the restricted unpickler does not admit."""
 
 
-class _NdarrayMarker:
-    """Stands for numpy.ndarray inside a pickle: _reconstruct's first argument, never callable."""
+class _Frozen:
+    """What find_class hands out: a callable with no attribute a pickle can set (BUILD's state or
+    slot state would otherwise change a shared object for every later load)."""
+
+    __slots__ = ("_fn", "_name")
+
+    def __init__(self, fn, name: str):
+        object.__setattr__(self, "_fn", fn)
+        object.__setattr__(self, "_name", name)
+
+    def __setattr__(self, key, value):
+        raise UnsafePickleError(f"the pickle tried to set {key!r} on {self._name}")
+
+    def __call__(self, *args):
+        return self._fn(*args)
 
     def __repr__(self) -> str:
-        return "numpy.ndarray"
-
-    def __call__(self, *args, **kwargs):
-        raise UnsafePickleError("numpy.ndarray called by the pickle: arrays are admitted only through numpy's "
-                                "_reconstruct / _frombuffer")
+        return self._name
 
 
-_NDARRAY = _NdarrayMarker()
+def _ndarray_called(*args):
+    raise UnsafePickleError("numpy.ndarray called by the pickle: arrays are admitted only through numpy's "
+                            "_reconstruct / _frombuffer")
+
+
+_NDARRAY = _Frozen(_ndarray_called, "numpy.ndarray")  # _reconstruct's first argument, never a constructor
 
 
 def _reconstruct(subtype, shape, typecode):
@@ -85,12 +99,12 @@ def _dtype(*args):
 
 
 ADMITTED = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy.core.multiarray", "_reconstruct"): _Frozen(_reconstruct, "numpy _reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"): _Frozen(_reconstruct, "numpy _reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"): _Frozen(_frombuffer, "numpy _frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"): _Frozen(_frombuffer, "numpy _frombuffer"),
     ("numpy", "ndarray"): _NDARRAY,
-    ("numpy", "dtype"): _dtype,
+    ("numpy", "dtype"): _Frozen(_dtype, "numpy.dtype"),
     **{("builtins", t.__name__): t for t in (list, tuple, dict, str, int, float, bool, bytes)},
 }
 

@@ -233,3 +233,12 @@ def test_void_dtype_with_object_flags_refused_before_any_array_exists():
     for code in ("U3", "S4", "M8[s]", "c8", "f4,i4"):
         with pytest.raises(UnsafePickleError, match="not admitted"):
             restricted_loads(pickle.dumps(np.zeros(2, code)))
+
+
+def test_admitted_callables_cannot_be_changed_by_a_pickle():
+    """BUILD on an admitted global (its state dict or slot state) would change it for every later load."""
+    for target in (b"cnumpy\nndarray\n", b"cnumpy._core.multiarray\n_reconstruct\n", b"cnumpy\ndtype\n"):
+        for state in (b"}S'x'\nI1\nsb", b"(N}S'_fn'\ncbuiltins\nlist\nstb"):
+            with pytest.raises(pickle.UnpicklingError):  # BUILD, then POP: the pickle itself returns None
+                restricted_loads(b"\x80\x02" + target + state + b"0N.")
+    np.testing.assert_array_equal(restricted_loads(pickle.dumps(np.arange(3.0))), np.arange(3.0))  # still intact
