@@ -4,8 +4,8 @@ infer(robot_state, robot_action_horizon, input_image, prompt, wam_infer_mode, nu
 and whose reply is the pickled `(video_path, action)`, action float32 (horizon, action_dim).
 
 Like the real service it unpickles requests with plain pickle.loads (it is the trusted side here).
-A real HTTP server process (stdlib http.server), started with `python official_service.py`; it
-prints `PORT <n>` once it listens on 127.0.0.1.
+A real HTTP server process (stdlib http.server), started with `python official_service.py` (https
+with `python official_service.py CERT KEY`); it prints `PORT <n>` once it listens on 127.0.0.1.
 
 The reply is chosen by the request's prompt, so one process serves every test:
   "<anything>"             normal: action[k] = robot_state + 0.01 * (k + 1)
@@ -125,6 +125,12 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> int:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if len(sys.argv) == 3:  # official_service.py CERT KEY: https
+        import ssl
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     print(f"PORT {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

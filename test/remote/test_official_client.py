@@ -25,21 +25,43 @@ DUAL = load_embodiment("dual_arm")
 DIM = len(DUAL.slot_names)
 
 
+def start_service(*args):
+    """(process, base url) of official_service.py once it reports its port."""
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "official_service.py"), *args],
+                            stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    line = ""
+    while not line.startswith("PORT ") and time.monotonic() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise AssertionError("official_service.py did not report its port within 30 s")
+    return proc, f"{'https' if args else 'http'}://127.0.0.1:{int(line.split()[1])}"
+
+
 @pytest.fixture(scope="module")
 def service():
     """The test service's base url; the process ends with the module."""
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "official_service.py")], stdout=subprocess.PIPE,
-                            text=True)
+    proc, url = start_service()
     try:
-        deadline = time.monotonic() + 30
-        line = ""
-        while not line.startswith("PORT ") and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if ready:
-                line = proc.stdout.readline()
-            assert proc.poll() is None, "official_service.py exited"
-        assert line.startswith("PORT "), "official_service.py did not report its port within 30 s"
-        yield f"http://127.0.0.1:{int(line.split()[1])}"
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def tls_service(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    proc, url = start_service(cert, key)
+    try:
+        yield url, cert
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -166,6 +188,14 @@ def test_timeout(service, prompt):
     with pytest.raises(OfficialServiceError, match="within 0.8 s"):
         infer(c, prompt=prompt)
     assert time.monotonic() - start < 30  # ended by the deadline, long before the service would have finished
+
+
+def test_https_verified_against_the_given_ca(tls_service):
+    url, cert = tls_service
+    state, reply = infer(client(url, ca_file=cert))
+    np.testing.assert_allclose(reply.action[0], state + 0.01, atol=1e-6)
+    with pytest.raises(OfficialServiceError, match="CERTIFICATE_VERIFY_FAILED"):
+        client(url).health()  # a self-signed certificate nobody said to trust
 
 
 def test_unreachable_service():
