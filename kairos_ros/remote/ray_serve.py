@@ -23,7 +23,7 @@ import asyncio
 import os
 import sys
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -155,7 +155,10 @@ class RayBackend(Backend):
         if self.info["noise_scale"] > 0:
             noise = (self.rng.standard_normal((horizon, self.info["action_dim"])) * self.info["noise_scale"])
             noise = noise.astype(np.float32)
-        return BatchItem(list(history)[-self.info["frames_needed"]:], horizon, step_period, noise)
+        # What the model reads of each observation: the composed frame, the joint state, stamp and
+        # instruction (the per-camera frames would double what crosses to the replica).
+        slim = [replace(o, camera_names=[], images=[], image_stamps=[]) for o in list(history)[-self.info["frames_needed"]:]]
+        return BatchItem(slim, horizon, step_period, noise)
 
     def predict(self, history, horizon: int, step_period: float) -> PredictionData:
         _check_history(history)
