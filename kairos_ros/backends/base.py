@@ -15,11 +15,12 @@ class FrameJob:
     caller may run later on another thread (it works on snapshots, never on the backend's live
     state). `pending` is False when the frames are already made (or there are none): running it
     costs nothing. `stages`: seconds per stage of the chunk's path (backend-specific names).
-    Setting `cancel` makes a running job give up between steps (it then returns no frames)."""
+    Setting `cancel` makes a running job give up between steps (it then returns no frames);
+    `run(pause)` calls pause() between layers (a worker waits there while control runs)."""
 
     stamp: float
     chunk: ActionChunkData
-    run: Callable[[], tuple]
+    run: Callable[..., tuple]
     pending: bool = False
     stages: dict | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -68,7 +69,7 @@ class Backend(ABC):
         predicted frames, so a caller can run it off the control path. Backends whose frames come
         with the chunk (the baselines, a remote server) return them already made."""
         pred = self.predict_staged(history, horizon, step_period, on_chunk)
-        return FrameJob(pred.stamp, pred.chunk, lambda: (pred.frames, pred.frame_times))
+        return FrameJob(pred.stamp, pred.chunk, lambda pause=None: (pred.frames, pred.frame_times))
 
     def imagine(self, history: Sequence[ObservationData], candidate: ActionChunkData) -> PredictionData:
         """The future if `candidate` were executed (the baselines only repeat the last frame)."""

@@ -58,6 +58,7 @@ from kairos_ros.model.future import SCHEDULES, noise_shapes, sample_official, sa
 from kairos_ros.model.memory import TEMPORAL_MODES, WorldMemory
 from kairos_ros.model.nano_format import dit_info
 from kairos_ros.model.sampler import NoiseQueue, sample_actions
+from kairos_ros.model.video_stack import pause_between_layers
 from kairos_ros.model.scoring import SCORE_SIGMAS, denoising_error
 
 RANDOM_WEIGHTS_WARNING = ("kairos backend running with RANDOM WEIGHTS (allow_random_weights): its predictions "
@@ -261,13 +262,17 @@ class KairosBackend(Backend):
         stages: dict = {}
         cancel = threading.Event()
 
-        def run():
+        def run(pause=None):
             self._use_threads()
-            with torch.inference_mode():
-                start = time.perf_counter()
-                future = self._video(ctx, cm, n_lat, noise, source, latest, cancel.is_set)
-                sampled = time.perf_counter()
-                frames = self._frames(future, horizon, step_period, latest)  # ([], []) when cancelled
+            pause_between_layers(pause)
+            try:
+                with torch.inference_mode():
+                    start = time.perf_counter()
+                    future = self._video(ctx, cm, n_lat, noise, source, latest, cancel.is_set)
+                    sampled = time.perf_counter()
+                    frames = self._frames(future, horizon, step_period, latest)  # ([], []) when cancelled
+            finally:
+                pause_between_layers(None)
             stages["frames"], stages["decode"] = sampled - start, time.perf_counter() - sampled
             return frames
 
@@ -352,7 +357,7 @@ class KairosBackend(Backend):
         video = self.num_predicted_frames > 0 and self.predictions % self.opts.video_every == 0
         n_lat = self._future_latents() if video else 0
         job = self._frame_job(ctx, cm, n_lat, horizon, step_period, chunk) if n_lat else \
-            FrameJob(last.stamp, chunk, lambda: ([], []), stages={})
+            FrameJob(last.stamp, chunk, lambda pause=None: ([], []), stages={})
         job.stages.update(stages)  # the job's run() adds its own stages to the same dict
         self.predictions += 1
         return job

@@ -19,13 +19,24 @@ official temporal mode's per-observation history encode uses.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
 from kairos_ros.model.experts import Prepared
 from kairos_ros.model.layers import apply_rope, heads, merge_heads
 from kairos_ros.ops.frame_attention import frame_window_attention
+
+
+_pause = threading.local()
+
+
+def pause_between_layers(fn: Callable[[], None] | None) -> None:
+    """This thread's pause hook, called before every video layer (None: none). A background worker
+    (the predicted frames) waits there while the control path runs, so the two never compete."""
+    _pause.fn = fn
 
 
 @dataclass
@@ -92,7 +103,10 @@ def run_layers(video_dit, pre: Prepared, ctx_mask, *, past: dict | None = None, 
     blocks = video_dit.blocks
     stop = last_kv_layer(blocks) if kv_only else len(blocks) - 1
     res, x = LayerOutputs([], [], {}), pre.x
+    pause = getattr(_pause, "fn", None)
     for i, blk in enumerate(blocks[:stop + 1]):
+        if pause is not None:
+            pause()
         only = kv_only and i == stop
         x, kv, state = video_layer(blk, video_dit.cfg, x, pre, blk.context_kv(pre.context), ctx_mask,
                                    past=(past or {}).get(i), gdn_state=(gdn or {}).get(i), q_start=q_start,

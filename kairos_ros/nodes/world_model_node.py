@@ -115,6 +115,8 @@ class WorldModelNode(Node):
         self.worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self.worker.start()
         self.frame_worker, self.frame_job = None, None
+        self.control_idle = threading.Event()  # clear while a control prediction runs: frames pause
+        self.control_idle.set()
         if p["chunk_first"]:  # predicted frames on a thread of their own, never before a chunk
             self.frame_worker = threading.Thread(target=self._frame_work, name="frames", daemon=True)
             self.frame_worker.start()
@@ -174,7 +176,11 @@ class WorldModelNode(Node):
                 with self.cond:
                     history = self.history.snapshot()
                 if history:
-                    self._predict(history)
+                    self.control_idle.clear()
+                    try:
+                        self._predict(history)
+                    finally:
+                        self.control_idle.set()
             elif kind == IMAGINE:
                 self._run_imagine(self.backend, job)
 
@@ -293,7 +299,7 @@ class WorldModelNode(Node):
             start = time.perf_counter()
             self.frame_job = job  # close() cancels it
             try:
-                frames, times = job.run()
+                frames, times = job.run(self._pause_frames)
                 if any(not np.all(np.isfinite(np.asarray(f, dtype=np.float32))) for f in frames):
                     raise BadPrediction("non-finite predicted frames")
             except (ValueError, RuntimeError) as exc:  # BadPrediction included
@@ -309,6 +315,12 @@ class WorldModelNode(Node):
             self.frame_latency.add(took)
             pred = PredictionData(job.stamp, frames, times, job.chunk, latency=chunk_time + took)
             self.future_pub.publish(future_to_msg(pred, self.params["frame_id"], self.params["publish_frames"]))
+
+    def _pause_frames(self) -> None:
+        """Called by the frame job between layers: wait while a control prediction runs (two vCPUs
+        may be one core's two hyperthreads; control then has the core to itself)."""
+        while not self.control_idle.wait(0.5) and self.frame_job is not None and not self.frame_job.cancel.is_set():
+            pass
 
     def _drop(self, key: str, message: str) -> None:
         """Count, warn, clear the history and have the inference thread reset the world state."""
