@@ -36,7 +36,7 @@ BAG_DONE_GRACE = 1.5  # s between the bag's end and the shutdown, as kairos-brin
 ARGS = [
     ("embodiment", "dual_arm", "Robot: a folder under urdf_adapters/ (aloha, franka_panda, shadow_hand) or an alias "
      "(dual_arm, single_arm, dexterous_hand)."),
-    ("backend", "hold", "World-model backend: hold, extrapolate (baselines), kairos, or remote (kairos-serve)."),
+    ("backend", "hold", "World-model backend: hold, extrapolate (baselines), kairos, remote (kairos-serve), or official (the official Kairos service, official_allow_pickle)."),
     ("config", "", "Bringup profile YAML (default: config/<embodiment>.yaml)."),
     ("use_sim_time", "", "Use /clock (default: true when a bag is replayed, else false)."),
     ("bag", "", "A rosbag2 folder (MCAP or sqlite3) to replay into the graph with /clock."),

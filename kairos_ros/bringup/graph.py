@@ -19,7 +19,7 @@ from kairos_ros.core.visualization import GHOST_DESCRIPTION, GHOST_JOINT_STATES,
 from kairos_ros.lib.profile import default_config
 from kairos_ros.lib.sim.registry import TASKS, make_task
 
-BACKENDS = ("hold", "extrapolate", "kairos", "remote")  # remote: the model served by kairos-serve
+BACKENDS = ("hold", "extrapolate", "kairos", "remote", "official")  # remote: kairos-serve; official: the official service
 PLAYER_MATCH_TIMEOUT = 30.0  # s the bag player waits for the nodes' input subscriptions to match
 
 

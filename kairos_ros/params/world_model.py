@@ -10,8 +10,9 @@ from kairos_ros.model.config import PRESETS
 SCHEMA = [
     ParamSpec("backend", "str", "hold", "Prediction backend: 'hold' and 'extrapolate' are honest "
               "baselines (no learned model); 'kairos' runs the world-action model; 'remote' asks kairos-serve "
-              "for it over a websocket (remote_* parameters).",
-              choices=["hold", "extrapolate", "kairos", "remote"], read_only=True),
+              "for it over a websocket (remote_* parameters); 'official' asks a running official Kairos inference "
+              "service (its POST /infer, a pickle protocol: only with official_allow_pickle, official_* parameters).",
+              choices=["hold", "extrapolate", "kairos", "remote", "official"], read_only=True),
     ParamSpec("embodiment", "str", "dual_arm", "Embodiment whose unified action slots are predicted.",
               read_only=True),
     ParamSpec("horizon", "int", 32, "Rows per action chunk.", min=1, max=1024, read_only=True),
@@ -179,6 +180,29 @@ REMOTE_SCHEMA = [
 SCHEMA += REMOTE_SCHEMA
 REMOTE_KEYS = tuple(spec.name for spec in REMOTE_SCHEMA)
 
+OFFICIAL_SCHEMA = [
+    ParamSpec("official_url", "str", "http://127.0.0.1:8000", "official backend: the official Kairos inference "
+              "service (http:// or https://; POST /infer).", read_only=True),
+    ParamSpec("official_allow_pickle", "bool", False, "official backend: the service's requests and replies are "
+              "Python pickles. Replies are decoded only by a restricted unpickler (numpy arrays and plain builtins; "
+              "any other global refused by name), but the protocol stays unsafe against a hostile service: the "
+              "backend refuses to start unless this is true (docs/remote-protocol.md).", read_only=True),
+    ParamSpec("official_timeout", "float", 5.0, "official backend: deadline for one whole /infer exchange (s).",
+              min=0.05, max=600.0, read_only=True),
+    ParamSpec("official_max_reply_bytes", "int", 16 * 2**20, "official backend: largest reply read (bytes), "
+              "checked from Content-Length before reading.", min=1024, max=2**30, read_only=True),
+    ParamSpec("official_steps", "int", 20, "official backend: num_inference_steps sent with each request.",
+              min=1, max=1000, read_only=True),
+    ParamSpec("official_state_layout", "str_array", [], "official backend: the unified slots, in the service's "
+              "robot_state order (empty: the embodiment's slot order).", read_only=True),
+    ParamSpec("official_action_layout", "str_array", [], "official backend: the unified slot of each column of the "
+              "service's action array (empty: the embodiment's slot order).", read_only=True),
+    ParamSpec("official_ca_file", "str", "", "official backend: CA certificate (PEM) for an https:// service "
+              "(empty: the system's CAs).", read_only=True),
+]
+SCHEMA += OFFICIAL_SCHEMA
+OFFICIAL_KEYS = tuple(spec.name for spec in OFFICIAL_SCHEMA)
+
 
 def backend_options(params: dict) -> dict:
     """The subset of validated parameters the chosen backend's constructor takes."""
@@ -188,6 +212,8 @@ def backend_options(params: dict) -> dict:
     if params["backend"] == "remote":
         options.update({key: params[key] for key in REMOTE_KEYS}, horizon=params["horizon"],
                        step_period=params["step_period"], publish_frames=params["publish_frames"])
+    if params["backend"] == "official":
+        options.update({key: params[key] for key in OFFICIAL_KEYS})
     return options
 
 

@@ -27,6 +27,7 @@ def start(module, params=None, files=(), timeout=60):
     ("kairos_ros.nodes.world_model_node", {"backend": "kairos", "temporal_mode": "official", "history_frames": 4,
                                            "history_length": 2, "allow_random_weights": True},
      "parameter 'history_length' = 2 must be >= history_frames 4"),
+    ("kairos_ros.nodes.world_model_node", {"backend": "official"}, "official_allow_pickle: true"),
     ("kairos_ros.nodes.adapter_node", {"embodiment": "hexapod"}, "hexapod"),
     ("kairos_ros.nodes.adapter_node", {}, "embodiment"),
 ])
