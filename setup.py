@@ -50,7 +50,7 @@ setup(
             "kairos-train = kairos_ros.train.cli:main",
             "kairos-make-urdf = kairos_ros.tools.mjcf_to_urdf:main",
             "kairos-sim = kairos_ros.tools.sim_cli:main",
-            "kairos-serve = kairos_ros.remote.serve_cli:main",
+            "kairos-serve = kairos_ros.serve.cli:main",
         ],
     },
 )

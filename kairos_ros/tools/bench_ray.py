@@ -81,7 +81,7 @@ def _drive(backends, robots, horizon: int, period: float, seconds: float) -> dic
 def run_ray_bench(seconds: float = 30.0, robots: int = 16, config: str = "config/aloha.yaml",
                   num_cpus: int = 0, batch_wait_ms: float = 250.0) -> dict:
     from kairos_ros.backends.kairos_options import KAIROS_KEYS
-    from kairos_ros.remote.ray_serve import RayBackend, RayOptions, deploy, start_ray
+    from kairos_ros.serve.ray_serve import RayBackend, RayOptions, deploy, start_ray
 
     with open(config) as f:
         wm = yaml.safe_load(f)["world_model"]["ros__parameters"]

@@ -67,7 +67,7 @@ def _run(backends, spec, served, seconds: float, size) -> dict:
 
 
 def _start_server(config: str, backend: str, robots: int, env: dict) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "kairos_ros.remote.serve_cli", "--config", config, "--port", "0",
+    cmd = [sys.executable, "-m", "kairos_ros.serve.cli", "--config", config, "--port", "0",
            "--max-sessions", str(robots), *(["--backend", backend] if backend else [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     line = proc.stdout.readline()
@@ -81,7 +81,7 @@ def _start_server(config: str, backend: str, robots: int, env: dict) -> tuple[su
 def run_serve_bench(seconds: float, robots=(1, 4, 16), config: str = "config/aloha.yaml", backend: str = "hold",
                     encoding: str = "raw") -> dict:
     from kairos_ros.backends import make_backend
-    from kairos_ros.remote.serve_cli import served_model
+    from kairos_ros.serve.cli import served_model
 
     served = served_model(config, backend, "")
     spec = load_embodiment(served.embodiment)

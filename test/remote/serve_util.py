@@ -34,7 +34,7 @@ class ServeProcess:
     def __init__(self, *args: str, token: str | None = TOKEN, config: str = CONFIG, port: int = 0, wait: bool = True,
                  env: dict | None = None):
         self.dir = tempfile.mkdtemp(prefix="kairos-serve-")
-        cmd = [sys.executable, "-m", "kairos_ros.remote.serve_cli", "--config", config, "--port", str(port), *args]
+        cmd = [sys.executable, "-m", "kairos_ros.serve.cli", "--config", config, "--port", str(port), *args]
         if token is not None:
             self.token_file = os.path.join(self.dir, "token")
             with open(os.open(self.token_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:

@@ -1,7 +1,7 @@
-"""kairos-serve --ray's options, without starting Ray (remote/ray_serve.py)."""
+"""kairos-serve --ray's options, without starting Ray (serve/ray_serve.py)."""
 import pytest
 
-from kairos_ros.remote.ray_serve import RayOptions, deployment_options, ray_options
+from kairos_ros.serve.ray_serve import RayOptions, deployment_options, ray_options
 
 
 def test_autoscaling_bounds_become_the_deployment_options():
@@ -21,7 +21,7 @@ def test_bad_options_refused_by_name(kw, name):
 
 
 def test_command_line():
-    from kairos_ros.remote.serve_cli import main, parse_args
+    from kairos_ros.serve.cli import main, parse_args
 
     args = parse_args(["--config", "config/aloha.yaml", "--ray", "--ray-max-batch-size", "8", "--ray-min-replicas", "1",
                        "--ray-max-replicas", "4", "--ray-batch-wait-ms", "50"])

@@ -1,4 +1,4 @@
-"""kairos-serve --ray's deployment (remote/ray_serve.py, remote/batched.py) on a local CPU Ray.
+"""kairos-serve --ray's deployment (serve/ray_serve.py, serve/batched.py) on a local CPU Ray.
 
 Marked `ray` (deselect with -m "not ray"); one Ray start for the module. Checks that a robot's
 chunk does not depend on what it is batched with (two robots batched together get the chunks each
@@ -62,8 +62,8 @@ def descendants(pid: int) -> set:
 @pytest.fixture(scope="module")
 def ray_app():
     """kairos-serve --ray's ServedModel, built from its command line (one Ray for the module)."""
-    from kairos_ros.remote.ray_serve import ray_served
-    from kairos_ros.remote.serve_cli import parse_args
+    from kairos_ros.serve.ray_serve import ray_served
+    from kairos_ros.serve.cli import parse_args
 
     args = parse_args(["--config", os.path.join(REPO, "config", "aloha.yaml"), "--backend", "kairos", "--ray", "--ray-num-cpus", "2",
                        "--ray-max-batch-size", "2", "--ray-batch-wait-ms", "3000", "--ray-timeout", "120"])
@@ -83,7 +83,7 @@ def ray_app():
 @pytest.fixture(scope="module")
 def local():
     """The replica's class in this process: what a robot's request gives alone, batched with nothing."""
-    from kairos_ros.remote.batched import BatchedKairos
+    from kairos_ros.serve.batched import BatchedKairos
 
     return BatchedKairos(SPEC, **PARAMS)
 
@@ -94,7 +94,7 @@ def alone(local, history):
 
 
 def item(history):
-    from kairos_ros.remote.batched import BatchItem
+    from kairos_ros.serve.batched import BatchItem
 
     return BatchItem(history, HORIZON, PERIOD)
 
@@ -121,7 +121,7 @@ def test_batched_robots_get_the_chunks_each_gets_alone(ray_app, local):
 
 
 def test_gateway_sessions_hand_their_own_history_over(ray_app, local):
-    from kairos_ros.remote.ray_serve import RayBackend
+    from kairos_ros.serve.ray_serve import RayBackend
 
     handle, info, _, _ = ray_app
     histories = [robot_history(3), robot_history(4)]
@@ -209,7 +209,7 @@ def test_through_the_authenticated_gateway(ray_app, local, tmp_path):
 
 def test_bench_robots_drive_the_deployment(ray_app):
     """kairos-bench serve --ray's simulated robots and driver, briefly, on the module's deployment."""
-    from kairos_ros.remote.ray_serve import RayBackend
+    from kairos_ros.serve.ray_serve import RayBackend
     from kairos_ros.tools.bench_ray import SimRobot, _drive
 
     handle, info, served, _ = ray_app

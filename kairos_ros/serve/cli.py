@@ -20,12 +20,10 @@ import ssl
 import stat
 import sys
 
+from kairos_ros.serve import StartError
+
 TOKEN_ENV = "KAIROS_SERVE_TOKEN"
 MIN_TOKEN = 16  # characters
-
-
-class StartError(ValueError):
-    """A reason not to start, said in one line."""
 
 
 def is_loopback(host: str) -> bool:
@@ -134,8 +132,8 @@ def parse_args(argv):
     ap.add_argument("--idle-timeout", type=float, default=60.0, help="close a silent session after (s, default 60)")
     ap.add_argument("--hello-timeout", type=float, default=5.0, help="handshake and hello deadline (s, default 5)")
     ap.add_argument("--workers", type=int, default=2, help="inference threads (default 2)")
-    from kairos_ros.remote.ray_serve import add_ray_options
-    add_ray_options(ap)  # --ray: the model as a Ray Serve deployment behind this gateway (remote/ray_serve.py)
+    from kairos_ros.serve.ray_serve import add_ray_options
+    add_ray_options(ap)  # --ray: the model as a Ray Serve deployment behind this gateway (serve/ray_serve.py)
     return ap.parse_args(argv)
 
 
@@ -163,8 +161,8 @@ def main(argv=None) -> int:
         check_args(args)
         token = read_token(args.token_file, args.insecure_no_auth)
         ctx = tls_context(args.certfile, args.keyfile)
-        if args.ray:  # sessions forward to a Ray Serve deployment (remote/ray_serve.py); no model in this process
-            from kairos_ros.remote.ray_serve import ray_served
+        if args.ray:  # sessions forward to a Ray Serve deployment (serve/ray_serve.py); no model in this process
+            from kairos_ros.serve.ray_serve import ray_served
             served = ray_served(args)
         else:
             served = served_model(args.config, args.backend, args.embodiment)

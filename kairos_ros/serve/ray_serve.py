@@ -3,7 +3,7 @@
 The websocket gateway (remote/server.py) stays the only entry: its sessions keep each robot's
 observation history (the world state, remote/session.py) and their backend is a `RayBackend`,
 which sends the newest observations with every request to one Ray Serve deployment,
-`KairosReplica`. The replica is stateless per call (remote/batched.py: official temporal mode,
+`KairosReplica`. The replica is stateless per call (serve/batched.py: official temporal mode,
 whose world state is the newest observations), so `@serve.batch` can group requests of different
 robots into one forward pass without mixing their states, and Ray Serve's autoscaler may add or
 remove replicas (`--ray-min-replicas`/`--ray-max-replicas`/`--ray-target-ongoing`) without
@@ -78,13 +78,13 @@ def start_ray(num_cpus: int | None = None):
 
 
 class KairosReplica:
-    """One Ray Serve replica: the batched, stateless model (remote/batched.py)."""
+    """One Ray Serve replica: the batched, stateless model (serve/batched.py)."""
 
     def __init__(self, embodiment: str, params: dict, max_batch_size: int, batch_wait_s: float):
         from ray import serve
 
         from kairos_ros.core.embodiment import load_embodiment
-        from kairos_ros.remote.batched import BatchedKairos
+        from kairos_ros.serve.batched import BatchedKairos
 
         self.model = BatchedKairos(load_embodiment(embodiment), **params)
         self.batches: deque = deque(maxlen=10000)  # sizes of the batches run, newest last
@@ -149,7 +149,7 @@ class RayBackend(Backend):
                              f"differs from image_width x image_height {image[0]}x{image[1]}")
 
     def request(self, history, horizon: int, step_period: float):
-        from kairos_ros.remote.batched import BatchItem
+        from kairos_ros.serve.batched import BatchItem
 
         noise = None
         if self.info["noise_scale"] > 0:
@@ -179,7 +179,7 @@ class RayBackend(Backend):
 # -- kairos-serve --ray ----------------------------------------------------------------------------------
 
 def add_ray_options(ap) -> None:
-    """kairos-serve's --ray options (remote/serve_cli.py calls this)."""
+    """kairos-serve's --ray options (serve/cli.py calls this)."""
     g = ap.add_argument_group("Ray Serve", "serve the model as a Ray Serve deployment behind this gateway")
     g.add_argument("--ray", action="store_true", help="deploy the model on a private local Ray (batching across "
                    "robots, autoscaled replicas); backend kairos in official temporal mode only")
@@ -208,7 +208,7 @@ def ray_served(args):
     from kairos_ros.core.embodiment import load_embodiment
     from kairos_ros.core.params import load_ros_params_yaml, validate_params
     from kairos_ros.params.world_model import SCHEMA, backend_options, check_world_model
-    from kairos_ros.remote.serve_cli import StartError
+    from kairos_ros.serve import StartError
     from kairos_ros.remote.session import ServedModel
 
     options = ray_options(args)
