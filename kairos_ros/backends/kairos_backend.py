@@ -192,9 +192,10 @@ class KairosBackend(Backend):
                 self._text_cache = (text, self.text.encode(text).to(self.device))
         return self.net.context(self._text_cache[1], torch.from_numpy(state)[None].to(self.device))
 
-    def _use_threads(self) -> None:
-        """This thread's intra-op threads (torch's setting is per thread with OpenMP)."""
-        n = self.opts.threads
+    def _use_threads(self, n: int | None = None) -> None:
+        """This thread's intra-op threads (torch's setting is per thread with OpenMP): `threads`,
+        or n (the frame jobs take one: they fill the core control leaves)."""
+        n = self.opts.threads if n is None else n
         if n and getattr(self._threads, "n", None) != n:
             torch.set_num_threads(n)
             self._threads.n = n
@@ -263,7 +264,7 @@ class KairosBackend(Backend):
         cancel = threading.Event()
 
         def run(pause=None):
-            self._use_threads()
+            self._use_threads(1)
             pause_between_layers(pause)
             try:
                 with torch.inference_mode():

@@ -34,9 +34,16 @@ _pause = threading.local()
 
 
 def pause_between_layers(fn: Callable[[], None] | None) -> None:
-    """This thread's pause hook, called before every video layer (None: none). A background worker
-    (the predicted frames) waits there while the control path runs, so the two never compete."""
+    """This thread's pause hook (None: none), called before each video layer's self-attention and
+    before its cross-attention + FFN. A background worker (the predicted frames) waits there while
+    the control path runs, so the two compete for at most one such piece."""
     _pause.fn = fn
+
+
+def _pause_point() -> None:
+    fn = getattr(_pause, "fn", None)
+    if fn is not None:
+        fn()
 
 
 @dataclass
@@ -70,10 +77,12 @@ def video_layer(blk, cfg, x, pre: Prepared, ctx_kv, ctx_mask, *, past=None, gdn_
     """One video layer over x (B, N, D), whole frames. past: (first frame position, K, V) of earlier
     frames this layer attends (streaming) or None. Returns (x, (K, V) attended or None, GDN state
     or None); with kv_only, x is None (only the K/V are computed)."""
+    _pause_point()
     c = blk.chunks(pre.t_mod)
     h = blk.modulated(x, c)
     if blk.kind == "GATED":
         out, state = blk.gated_delta(h, gdn_state)
+        _pause_point()
         return blk.finish(x, out, c, ctx_kv, ctx_mask), None, state
     if kv_only:  # the same K and V as blk.qkv, without the queries nothing reads
         sa = blk.self_attn
@@ -91,6 +100,7 @@ def video_layer(blk, cfg, x, pre: Prepared, ctx_kv, ctx_mask, *, past=None, gdn_
                                tokens_per_frame=pre.grid[1] * pre.grid[2], window=cfg.window,
                                dilation=cfg.dilation if blk.kind == "DSWA" else 1, q_start_frame=q_start,
                                k_start_frame=k_start, num_history_frames=history, causal=causal)
+    _pause_point()
     return blk.finish(x, blk.self_attn.o(merge_heads(a)), c, ctx_kv, ctx_mask), (k, v), None
 
 
@@ -103,10 +113,7 @@ def run_layers(video_dit, pre: Prepared, ctx_mask, *, past: dict | None = None, 
     blocks = video_dit.blocks
     stop = last_kv_layer(blocks) if kv_only else len(blocks) - 1
     res, x = LayerOutputs([], [], {}), pre.x
-    pause = getattr(_pause, "fn", None)
     for i, blk in enumerate(blocks[:stop + 1]):
-        if pause is not None:
-            pause()
         only = kv_only and i == stop
         x, kv, state = video_layer(blk, video_dit.cfg, x, pre, blk.context_kv(pre.context), ctx_mask,
                                    past=(past or {}).get(i), gdn_state=(gdn or {}).get(i), q_start=q_start,
