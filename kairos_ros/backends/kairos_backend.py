@@ -374,6 +374,7 @@ class KairosBackend(Backend):
             raise ValueError(f"candidate of shape {values.shape} must be (horizon, dim) and finite")
         horizon = values.shape[0]
         self._check_horizon(horizon)
+        self._use_threads()  # the Imagine worker's thread too: no team of its own beside control and frames
         with torch.inference_mode():
             ctx, cm = self._context(history)
             cand = identity(to_layout(values, candidate.slot_names, self.action_slots) - self.reference,
