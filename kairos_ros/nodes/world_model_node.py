@@ -7,10 +7,10 @@ first, then control, then Imagine goals (a bounded queue; more goals are refused
 ones can be cancelled and expire after imagine_timeout). Only that thread touches the backend, so
 no service or subscription callback ever waits for inference. With chunk_first, predicted frames
 are off the control path: the chunk is published as soon as it exists, and the frames are made
-by a frame worker thread of their own (lower priority; a waiting frame job that a newer one
-replaces is stale: dropped, counted). Each chunk's time is accounted in stages (core/stages.py);
-a chunk over latency_budget is reported with the stage that took longest. The Imagine action callback awaits
-its job's future, so the node spins a single-threaded executor: rclpy's multi-threaded executor
+by a frame worker thread of their own (lower priority, paused while control runs; a waiting frame
+job that a newer one replaces is stale: dropped, counted). Each chunk's time is accounted in
+stages (core/stages.py); a chunk over latency_budget is reported with the stage that took longest.
+The Imagine action callback awaits its job's future, so the node spins a single-threaded executor: rclpy's multi-threaded executor
 added 60-400 ms of scheduling delay here.
 """
 from __future__ import annotations
@@ -112,11 +112,11 @@ class WorldModelNode(Node):
         if self.startup_warning:
             self.get_logger().error(self.startup_warning)
             self.problems.problem("random_weights", self.startup_warning)
-        self.worker = threading.Thread(target=self._work, name="inference", daemon=True)
-        self.worker.start()
         self.frame_worker, self.frame_job = None, None
         self.control_idle = threading.Event()  # clear while a control prediction runs: frames pause
         self.control_idle.set()
+        self.worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self.worker.start()
         if p["chunk_first"]:  # predicted frames on a thread of their own, never before a chunk
             self.frame_worker = threading.Thread(target=self._frame_work, name="frames", daemon=True)
             self.frame_worker.start()
@@ -276,8 +276,7 @@ class WorldModelNode(Node):
     def _frame_work(self) -> None:
         """The frame worker: runs each prediction's frame job (its chunk is out already) on snapshots
         the backend took, at a lower CPU priority than control (nice 10), and publishes its
-        PredictedFuture.
-        A job whose observation is older than max_observation_age when it would start, or whose
+        PredictedFuture. A job whose observation is older than max_observation_age when it would start, or whose
         world state was reset meanwhile, is stale: dropped and counted (scheduler.frames_stale)."""
         # Nice, not SCHED_IDLE: a thread starved while holding the GIL would stall control's thread too.
         try:
