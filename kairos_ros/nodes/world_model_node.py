@@ -10,8 +10,8 @@ are off the control path: the chunk is published as soon as it exists, and the f
 by a frame worker thread of their own (lower priority, paused while control runs; a waiting frame
 job that a newer one replaces is stale: dropped, counted). Each chunk's time is accounted in
 stages (core/stages.py); a chunk over latency_budget is reported with the stage that took longest.
-The Imagine action callback awaits its job's future, so the node spins a single-threaded executor: rclpy's multi-threaded executor
-added 60-400 ms of scheduling delay here.
+The Imagine action callback awaits its job's future, so the node spins a single-threaded
+executor: rclpy's multi-threaded executor added 60-400 ms of scheduling delay here.
 """
 from __future__ import annotations
 
