@@ -264,7 +264,7 @@ class KairosBackend(Backend):
         cancel = threading.Event()
 
         def run(pause=None):
-            self._use_threads(1)
+            self._use_threads(1 if pause is not None else None)  # a worker (it pauses for control) takes one core
             pause_between_layers(pause)
             try:
                 with torch.inference_mode():
