@@ -171,12 +171,12 @@ class KairosBackend(Backend):
                              f"{self.image_size[0]}x{self.image_size[1]}")
 
     # -- inputs ---------------------------------------------------------------------------------
-    def _context(self, history: Sequence[ObservationData]):
-        """The model's context for the newest observation (its state; with a state_velocity
-        checkpoint also the slot velocities fitted over the history); also sets self.reference, the
-        robot state in the action layout (what a state-relative checkpoint's actions are offsets from)."""
-        obs = history[-1]
-        slots = observed_slots(self.spec, obs)
+    def proprio(self, history: Sequence[ObservationData]) -> tuple[np.ndarray, np.ndarray | float]:
+        """(the normalised proprio input (S,) for the newest observation: its state, with a
+        state_velocity checkpoint also the slot velocities fitted over the history; the robot state in
+        the action layout that a state-relative checkpoint's actions are offsets from, else 0).
+        Reads nothing but the history, so a batched server computes it per robot (serve/batched.py)."""
+        slots = observed_slots(self.spec, history[-1])
         proprio = to_layout(slots, self.spec.slot_names, self.state_slots)
         if self.state_velocity:
             velocity = slot_velocity(self.spec, history, self.state_velocity)
@@ -184,8 +184,16 @@ class KairosBackend(Backend):
         state = identity(proprio, self.state_norm).astype(np.float32)
         if not np.all(np.isfinite(state)):
             raise ValueError("non-finite robot state")
-        self.reference = to_layout(slots, self.spec.slot_names, self.action_slots).astype(np.float64) \
+        reference = to_layout(slots, self.spec.slot_names, self.action_slots).astype(np.float64) \
             if self.relative else 0.0
+        return state, reference
+
+    def _context(self, history: Sequence[ObservationData]):
+        """The model's context for the newest observation (its state; with a state_velocity
+        checkpoint also the slot velocities fitted over the history); also sets self.reference, the
+        robot state in the action layout (what a state-relative checkpoint's actions are offsets from)."""
+        obs = history[-1]
+        state, self.reference = self.proprio(history)
         text = obs.instruction or ""
         if self._text_cache is None or self._text_cache[0] != text:
             with torch.inference_mode():

@@ -21,10 +21,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from kairos_ros.backends.baselines import observed_slots, slot_velocity
 from kairos_ros.backends.kairos_backend import KairosBackend
 from kairos_ros.backends.kairos_setup import identity
-from kairos_ros.core.action_space import from_layout, to_layout
+from kairos_ros.core.action_space import from_layout
 from kairos_ros.core.types import ActionChunkData, ObservationData
 from kairos_ros.model.sampler import sample_actions
 
@@ -67,17 +66,7 @@ class BatchedKairos:
     # -- one robot's inputs -----------------------------------------------------------------------------
     def _state(self, history: Sequence[ObservationData]) -> tuple[np.ndarray, np.ndarray | float]:
         """(normalised proprio (S,), the reference actions are offsets from) as KairosBackend._context."""
-        b = self.backend
-        slots = observed_slots(self.spec, history[-1])
-        proprio = to_layout(slots, self.spec.slot_names, b.state_slots)
-        if b.state_velocity:
-            velocity = slot_velocity(self.spec, history, b.state_velocity)
-            proprio = np.concatenate([proprio, to_layout(velocity, self.spec.slot_names, b.state_slots)])
-        state = identity(proprio, b.state_norm).astype(np.float32)
-        if not np.all(np.isfinite(state)):
-            raise ValueError("non-finite robot state")
-        reference = to_layout(slots, self.spec.slot_names, b.action_slots).astype(np.float64) if b.relative else 0.0
-        return state, reference
+        return self.backend.proprio(history)
 
     def _text_tokens(self, text: str) -> torch.Tensor:
         if text not in self._text:

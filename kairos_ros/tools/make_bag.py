@@ -5,22 +5,7 @@
                     [--duration 8] [--camera-rate 10] [--joint-rate 50] [--width 128 --height 96]
                     [--seed 0] [--start-time 1700000000.0] [--command-lead 0.1]
 
-Topics (header stamps equal the bag log times; camera k is offset by k * 2 ms, like real cameras
-that are not triggered together):
-  /cameras/<name>/image_raw             sensor_msgs/msg/Image, rgb8 (bgr8 for --bgr8-camera)
-  /cameras/<name>/image_raw/compressed  sensor_msgs/msg/CompressedImage for --compressed-camera
-                                        (format "rgb8; jpeg compressed bgr8" as image_transport)
-  /joint_states                         sensor_msgs/msg/JointState: the embodiment's joints in
-                                        its order, positions and velocities, then its
-                                        ignore_joints (a URDF mimic joint follows its
-                                        master; any other stays mid-range)
-  /joint_commands                       sensor_msgs/msg/JointState: the recorded commands, i.e. the
-                                        target each driven joint reaches --command-lead seconds
-                                        later (position and velocity at t + lead), stamped t
-  /instruction                          std_msgs/msg/String, once at the start: the task text
-Same arguments -> byte-identical message payloads (content is a pure function of seed and time,
-see kairos_ros/lib/synthetic.py). The format choice (rosbag2 version 8, zstd MCAP chunks) is
-explained in kairos_ros/lib/bagio.py. The arguments are stored in the bag's custom_data.
+What it writes: see kairos_ros/lib/synthetic_bag.py (printed under --help).
 """
 from __future__ import annotations
 
@@ -29,13 +14,14 @@ import sys
 from pathlib import Path
 
 from kairos_ros.lib import bagio
+from kairos_ros.lib import synthetic_bag
 from kairos_ros.lib.synthetic_bag import CAMERA_NAMES, DEFAULT_INSTRUCTION, bag_size, make_bag
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="kairos-make-bag", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 2)[2])
+                                 epilog=synthetic_bag.__doc__.split("\n\n", 2)[2])
     ap.add_argument("output", help="bag folder to create (must not exist unless --force)")
     ap.add_argument("--storage", choices=bagio.STORAGES, default="mcap")
     ap.add_argument("--embodiment", default="aloha", help="a robot under urdf_adapters/ (aloha, franka_panda, "
