@@ -13,7 +13,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 import sys
+import threading
 
 # mallopt() parameter numbers from glibc's <malloc.h>.
 M_TRIM_THRESHOLD = -1
@@ -83,3 +85,14 @@ def thaw_objects() -> None:
     """
     gc.unfreeze()
     gc.collect()
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Give the calling thread (only it, on Linux) the nice value `nice`: a worker below control.
+    Nice, not SCHED_IDLE: a thread starved while holding the GIL would stall control's thread too.
+    Returns False where the platform does not allow it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError):
+        return False
+    return True

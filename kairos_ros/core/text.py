@@ -26,3 +26,11 @@ def check_instruction(text: str) -> str:
             raise InstructionError(f"control character {ch!r} at index {i} (a NUL ends a ROS 2 string: the text "
                                    "would be cut there)")
     return text
+
+
+def instruction_set_message(text: str, shown_max: int = 80) -> str:
+    """The answer to a set instruction: the text as set (cut to `shown_max` characters), so a caller
+    can see what arrived: ROS 2 strings end at a NUL byte, and the caller's own client library cuts
+    one off before anything is sent."""
+    shown = text if len(text) <= shown_max else text[:shown_max - 3] + "..."
+    return f"instruction set ({len(text)} characters): {shown!r}"

@@ -41,3 +41,18 @@ def test_thaw_returns_frozen_objects_to_the_collector():
     out = run("import gc; from kairos_ros.core.realtime import freeze_startup_objects, thaw_objects; "
               "freeze_startup_objects(); thaw_objects(); print(gc.get_freeze_count())")
     assert out == "0"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_a_worker_thread_lowers_only_its_own_priority():
+    out = run("import os, threading; from kairos_ros.core.realtime import lower_thread_priority\n"
+              "seen = {'before': os.getpriority(os.PRIO_PROCESS, 0)}\n"
+              "def work():\n"
+              "    seen['ok'] = lower_thread_priority(10)\n"
+              "    seen['nice'] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n"
+              "t = threading.Thread(target=work); t.start(); t.join()\n"
+              "print(seen['ok'], seen['nice'], seen['before'], os.getpriority(os.PRIO_PROCESS, 0))")
+    ok, thread_nice, before, after = out.split()
+    assert before == after  # the main thread keeps its priority
+    if int(before) <= 10:  # a process niced above 10 may not raise a thread's priority back
+        assert (ok, thread_nice) == ("True", "10")
