@@ -92,6 +92,7 @@ class SimNode(Node):
         self._resets: queue.Queue = queue.Queue()
         self._state_lock = threading.Lock()  # the episode fields below, read by diagnostics
         self.episode = 0
+        self.episode_start = 0.0  # sim clock at the newest reset
         self.seed = p["seed"]
         self.done = False
         self.success = False
@@ -272,6 +273,7 @@ class SimNode(Node):
             self.seed = seed
             self.episode += 1
             self.done = False
+            self.episode_start = self.clock
         self._publish_state()
         self._publish_frames(frames)
         self._next_js = self.clock + self.js_period
@@ -339,7 +341,17 @@ class SimNode(Node):
             warn_problem(self, self.problems, "rejected_trajectory", "trajectory rejected: the episode is over "
                          "(holding until ~/reset)")
             return
-        verdict = self.jtc.submit(trajectory_from_msg(msg), self.clock)
+        traj = trajectory_from_msg(msg)
+        if 0.0 < traj.stamp < self.episode_start:
+            # Planned from the state before a reset (in flight while the scene was reset): its start
+            # is wherever the robot was, not where the new episode put it.
+            self.rejected += 1
+            self.problems.problem("rejected.before_reset", "planned before the reset")
+            warn_problem(self, self.problems, "rejected_trajectory", "trajectory rejected: stamped "
+                         f"{traj.stamp:.3f}, before episode {self.episode} started at {self.episode_start:.3f} "
+                         "(planned from the state before the reset)")
+            return
+        verdict = self.jtc.submit(traj, self.clock)
         if verdict.accepted:
             self.accepted += 1
             if not msg.points:

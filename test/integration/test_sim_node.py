@@ -14,7 +14,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from integration.rosutil import Listener, NodeProcess, wait_for
 from kairos_msgs.srv import ResetSim
 from kairos_ros.core.embodiment import load_embodiment
-from kairos_ros.lib.rostime import to_duration, to_sec
+from kairos_ros.lib.rostime import to_duration, to_sec, to_time
 
 pytest.importorskip("mujoco")
 pytest.importorskip("gym_aloha")
@@ -156,6 +156,26 @@ def test_reset_by_seed_is_reproducible(sim):
     assert other.seed == 12
     _, frame3 = _first_of_episode(sim, other.stamp)
     assert frame3 != frame1
+
+
+def test_a_trajectory_planned_before_the_reset_is_rejected(sim):
+    """A trajectory stamped before the newest reset was planned from the state before it (it was in
+    flight while the scene was reset): rejected and counted, the robot stays in the new episode's pose."""
+    res = reset(sim, 4)
+    start, _ = _first_of_episode(sim, res.stamp)
+    here = latest(sim)
+    far = dict(here, vx300s_left_wrist_angle=here["vx300s_left_wrist_angle"] + 0.3)
+    traj = JointTrajectory(joint_names=list(SPEC.joint_names))
+    traj.header.stamp = to_time(to_sec(res.stamp) - 0.05)
+    traj.points = [JointTrajectoryPoint(positions=[float(far[n]) for n in SPEC.joint_names],
+                                        velocities=[0.0] * len(SPEC.joint_names), time_from_start=to_duration(0.5))]
+    sim.traj.publish(traj)
+    assert wait_for(lambda: int(sim.diagnostics_values("sim").get("count.rejected.before_reset", 0)) >= 1, 10), \
+        sim.diagnostics_values("sim")
+    assert "planned from the state before the reset" in sim.sim.output()
+    sim.clear()
+    assert wait_for(lambda: len(sim.got(JS)) > 40, 10)  # 0.8 s more: nothing moved
+    assert abs(latest(sim)["vx300s_left_wrist_angle"] - here["vx300s_left_wrist_angle"]) < 0.01
 
 
 def test_clock_published_when_slower_than_real_time_and_episode_end_holds():
