@@ -107,6 +107,11 @@ class StopSignals:
         self.received: list[int] = []
         self.cleaning = False
         self.installed = False
+        # While spinning the first signal is only recorded and the spin loop ends at its next turn: a
+        # KeyboardInterrupt raised there lands wherever Python runs next, e.g. inside rclpy's C++
+        # conversion of a message being taken, which pybind11 reports as a RuntimeError ("Unable to
+        # convert call argument") and the node died with exit code 1 instead of stopping cleanly.
+        self.spinning = False
 
     def install(self) -> bool:
         try:
@@ -127,8 +132,8 @@ class StopSignals:
 
     def _handle(self, signum, _frame) -> None:
         self.received.append(signum)
-        if len(self.received) == 1 and not self.cleaning:
-            raise KeyboardInterrupt  # ends spin(), or the node's construction, as Ctrl-C always did
+        if len(self.received) == 1 and not self.cleaning and not self.spinning:
+            raise KeyboardInterrupt  # ends the node's construction, as Ctrl-C always did
 
 
 def watch_parent(on_death: Callable[[], None] | None = None, parent: int | None = None) -> str:
@@ -202,7 +207,8 @@ def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> i
             freeze_startup_objects()  # the model and modules are never garbage: keep GC pauses short
             executor = executor_factory() if executor_factory else rclpy.executors.SingleThreadedExecutor()
             executor.add_node(node)
-            while rclpy.ok():
+            signals.spinning = installed  # from here a signal ends the loop below at its next turn
+            while rclpy.ok() and not signals.received:
                 executor.spin_once(timeout_sec=SIGNAL_POLL)  # returns to Python at least this often
         except ParameterError as exc:
             print(f"[ERROR] refusing to start: {exc}", file=sys.stderr, flush=True)
@@ -213,6 +219,7 @@ def run_node(factory: Callable[[], Node], args=None, executor_factory=None) -> i
         pass
     finally:
         signals.cleaning = True  # from here on a signal is only recorded
+        signals.spinning = False
         try:
             if node is not None:
                 close = getattr(node, "close", None)
