@@ -13,17 +13,9 @@ from collections import defaultdict
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile
+from waiting import wait_for  # noqa: F401 (the tests import it from here too)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def wait_for(predicate, timeout: float, period: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return bool(predicate())
 
 
 def send_until(send, condition, timeout: float = 20.0, resend: float = 1.0) -> bool:

@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 from kairos_ros.core.types import JointStateData, ObservationData
+from waiting import wait_for as _wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, "config", "aloha.yaml")
@@ -20,12 +20,17 @@ TOKEN = "test-token-0123456789abcdef"
 
 
 def wait_for(predicate, timeout: float, period: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return bool(predicate())
+    """waiting.wait_for, polled more often: the servers answer within milliseconds."""
+    return _wait_for(predicate, timeout, period)
+
+
+def self_signed_certificate(directory) -> tuple[str, str]:
+    """(certificate, key) PEM files for 127.0.0.1 / localhost, valid for a day, made by openssl."""
+    cert, key = os.path.join(str(directory), "cert.pem"), os.path.join(str(directory), "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 class ServeProcess:

@@ -20,6 +20,8 @@ from kairos_ros.core.types import JointStateData, ObservationData
 from kairos_ros.remote.official_client import OfficialClient, OfficialServiceError
 from kairos_ros.remote.safe_pickle import UnsafePickleError, restricted_dumps, restricted_loads
 
+from serve_util import self_signed_certificate
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DUAL = load_embodiment("dual_arm")
 DIM = len(DUAL.slot_names)
@@ -54,11 +56,7 @@ def service():
 
 @pytest.fixture(scope="module")
 def tls_service(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("tls"))
     proc, url = start_service(cert, key)
     try:
         yield url, cert

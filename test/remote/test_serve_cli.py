@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
 from kairos_ros.backends import make_backend
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.remote.client import check_url
-from serve_util import TOKEN, ServeProcess, observation, wait_for
+from serve_util import TOKEN, ServeProcess, observation, self_signed_certificate, wait_for
 
 SPEC = load_embodiment("aloha")
 
@@ -52,11 +51,7 @@ def test_the_profile_is_validated_with_the_nodes_schema(tmp_path):
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("tls"))
     return cert, key
 
 
