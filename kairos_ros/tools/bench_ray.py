@@ -20,6 +20,7 @@ import yaml
 from kairos_ros.core.diagnostics import latency_percentiles
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.core.types import JointStateData, ObservationData
+from kairos_ros.tools.bench_serve import run_together
 
 TARGET_GAIN = 2.0
 
@@ -64,13 +65,7 @@ def _drive(backends, robots, horizon: int, period: float, seconds: float) -> dic
                 return
             times[k].append(time.perf_counter() - t0)
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(backends))]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    took = time.perf_counter() - t0
+    took = run_together([lambda k=k: run(k) for k in range(len(backends))])
     if errors:
         raise RuntimeError(f"{len(errors)} robots failed: {errors[0]}")
     lat = latency_percentiles([x for xs in times for x in xs])

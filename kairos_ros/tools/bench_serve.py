@@ -48,17 +48,23 @@ def _robot(backend, spec, served, seconds: float, size, chunk_times: list, whole
         whole_times.append(t1 - t0)
 
 
-def _run(backends, spec, served, seconds: float, size) -> dict:
-    chunk, whole = [[] for _ in backends], [[] for _ in backends]
-    barrier = threading.Barrier(len(backends))
-    threads = [threading.Thread(target=_robot, args=(b, spec, served, seconds, size, chunk[i], whole[i], barrier))
-               for i, b in enumerate(backends)]
+def run_together(targets) -> float:
+    """Run each callable on a thread of its own (one per simulated robot) and wait for all; the
+    wall-clock seconds they took together."""
+    threads = [threading.Thread(target=target) for target in targets]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    took = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def _run(backends, spec, served, seconds: float, size) -> dict:
+    chunk, whole = [[] for _ in backends], [[] for _ in backends]
+    barrier = threading.Barrier(len(backends))
+    took = run_together([lambda i=i, b=b: _robot(b, spec, served, seconds, size, chunk[i], whole[i], barrier)
+                         for i, b in enumerate(backends)])
     c = latency_percentiles([x for xs in chunk for x in xs])
     w = latency_percentiles([x for xs in whole for x in xs])
     return {"predictions": c["count"], "throughput_hz": round(c["count"] / took, 1),
