@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from kairos_ros.backends import make_backend
-from kairos_ros.core.embodiment import list_embodiments, load_embodiment, state_to_slots
+from kairos_ros.core.embodiment import load_embodiment, state_to_slots
 from kairos_ros.core.groundtruth import interpolate_states
 from kairos_ros.core.image import resize_rgb
 from kairos_ros.core.metrics import ActionErrorAccumulator, latency_percentiles, psnr, ssim
@@ -66,10 +66,6 @@ def _load_spec(name: str):
         return load_embodiment(name)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise EvalError(_naming(exc, name, "embodiment")) from exc
-
-
-def _known_embodiments() -> dict[str, list[str]]:
-    return {name: list(load_embodiment(name).joint_names) for name in list_embodiments()}
 
 
 def _make_backend(name: str, spec, params: dict):
@@ -187,7 +183,7 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
         info = bagio.bag_info(path, reader)
         cameras = match_recorded_topics(bagio.topic_table(reader), list(o["cameras"])) if o["cameras"] else None
         topics = select_topics(reader, cameras, o["camera_names"], o["joint_topic"])
-        emb = o["embodiment"] or detect_embodiment(first_joint_names(reader, o["joint_topic"]), _known_embodiments())
+        emb = o["embodiment"] or detect_embodiment(first_joint_names(reader, o["joint_topic"]))
         spec = _load_spec(emb)
         o["step_period"] = float(o["step_period"] or spec.default_step_period)
         backend = _make_backend(backend_name, spec, {"num_predicted_frames": o["num_predicted_frames"],

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kairos_ros.core.embodiment import list_embodiments, load_embodiment
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.lib import bagio
 
@@ -135,8 +136,15 @@ def camera_period(reader, topic: str) -> float:
     return float(np.median(diffs)) if diffs.size else 0.1
 
 
-def detect_embodiment(joint_names: list[str], candidates: dict[str, list[str]]) -> str:
-    """The candidate whose joints the bag carries, preferring an exact match, then the largest subset."""
+def known_embodiments() -> dict[str, list[str]]:
+    """Every embodiment's joint names (urdf_adapters/), the candidates detect_embodiment picks from."""
+    return {name: list(load_embodiment(name).joint_names) for name in list_embodiments()}
+
+
+def detect_embodiment(joint_names: list[str], candidates: dict[str, list[str]] | None = None) -> str:
+    """The candidate (default: every known embodiment) whose joints the bag carries, preferring an
+    exact match, then the largest subset."""
+    candidates = known_embodiments() if candidates is None else candidates
     have = set(joint_names)
     exact = [n for n, j in candidates.items() if set(j) == have]
     if exact:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kairos_ros.core.embodiment import list_embodiments, load_embodiment, state_to_slots
+from kairos_ros.core.embodiment import load_embodiment, state_to_slots
 from kairos_ros.core.image import DEFAULT_MAX_IMAGE_PIXELS, decode_compressed, image_to_rgb
 from kairos_ros.core.joints import fit_velocity
 from kairos_ros.core.observation import compose
@@ -247,10 +247,6 @@ class DecodedBag:
     cached: bool = False
 
 
-def _known_embodiments() -> dict:
-    return {name: list(load_embodiment(name).joint_names) for name in list_embodiments()}
-
-
 def _spec(name: str, bag: Path):
     try:
         return load_embodiment(name)
@@ -318,7 +314,7 @@ def decode_bag(path, settings: DecodeSettings, embodiment: str | None = None) ->
         if types[topics.joint_topic]["count"] == 0:
             raise EvalError(f"joint topic '{topics.joint_topic}' has no messages")
         recorded_joints = first_joint_names(reader, topics.joint_topic)
-        name = embodiment or settings.embodiment or detect_embodiment(recorded_joints, _known_embodiments())
+        name = embodiment or settings.embodiment or detect_embodiment(recorded_joints)
         spec = _spec(name, bag)
         layout = settings.layout or default_layout(len(topics.camera_topics))
         try:
@@ -449,7 +445,7 @@ def bag_embodiment(path, joint_topic: str = "/joint_states") -> str:
         types = bagio.topic_table(reader)
         if types.get(joint_topic, {}).get("type") != bagio.JOINT_STATE or not types[joint_topic]["count"]:
             return ""
-        return detect_embodiment(first_joint_names(reader, joint_topic), _known_embodiments())
+        return detect_embodiment(first_joint_names(reader, joint_topic))
     except EvalError as exc:
         raise DatasetError(f"bag '{bag}': {exc}") from exc
     except Exception as exc:
