@@ -78,25 +78,11 @@ def served_model(config: str, backend: str, embodiment: str):
     """The profile's world_model section, validated as the node does, as a ServedModel."""
     from kairos_ros.backends import make_backend
     from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.core.params import load_ros_params_yaml, validate_params
-    from kairos_ros.params.world_model import SCHEMA, backend_options
+    from kairos_ros.params.world_model import backend_options, check_world_model
     from kairos_ros.remote.session import Prebuilt, ServedModel
+    from kairos_ros.serve.profile import world_model_params
 
-    raw = load_ros_params_yaml(config, "world_model")
-    if backend:
-        raw["backend"] = backend
-    if (raw.get("backend") or "hold") == "remote":
-        raise StartError("backend 'remote' cannot be served (it is the client)")
-    if embodiment:
-        raw["embodiment"] = embodiment
-    elif "embodiment" not in raw:
-        stem = os.path.splitext(os.path.basename(config))[0]
-        try:
-            load_embodiment(stem)
-        except ValueError:
-            raise StartError(f"--embodiment is needed: the profile names none and '{stem}' is no robot") from None
-        raw["embodiment"] = stem
-    params = validate_params(SCHEMA, raw)
+    params = world_model_params(config, backend, embodiment)
     spec = load_embodiment(params["embodiment"])
     options = backend_options(params)
 
@@ -104,6 +90,7 @@ def served_model(config: str, backend: str, embodiment: str):
         return make_backend(params["backend"], spec, **options)
 
     probe = make()  # refuses bad settings (and missing weights) now, not at the first robot
+    check_world_model(params, probe)  # the loaded model's own requirements, as the node checks them
     horizon = getattr(probe, "required_horizon", None) or params["horizon"]
     kairos = params["backend"] == "kairos"
     return ServedModel(Prebuilt(make, probe), spec.name, tuple(spec.slot_names), horizon,

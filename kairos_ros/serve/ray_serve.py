@@ -206,27 +206,21 @@ def ray_served(args):
     from types import SimpleNamespace
 
     from kairos_ros.core.embodiment import load_embodiment
-    from kairos_ros.core.params import load_ros_params_yaml, validate_params
-    from kairos_ros.params.world_model import SCHEMA, backend_options, check_world_model
+    from kairos_ros.params.world_model import backend_options, check_world_model
     from kairos_ros.serve import StartError
     from kairos_ros.remote.session import ServedModel
+    from kairos_ros.serve.profile import world_model_params
 
     options = ray_options(args)
     # Every session may wait on the deployment at once (that is what fills a batch): one gateway
     # thread per session, each only waiting on a Ray handle.
     args.workers = max(args.workers, args.max_sessions)
-    raw = load_ros_params_yaml(args.config, "world_model")
-    raw["backend"] = args.backend or raw.get("backend") or "kairos"  # --ray serves the model: kairos unless said
-    if args.embodiment:
-        raw["embodiment"] = args.embodiment
-    elif "embodiment" not in raw:
-        raw["embodiment"] = os.path.splitext(os.path.basename(args.config))[0]
-    params = validate_params(SCHEMA, raw)
+    # --ray serves the model: kairos unless said
+    params = world_model_params(args.config, args.backend, args.embodiment, default_backend="kairos")
     if params["backend"] != "kairos" or params["temporal_mode"] != "official":
         raise StartError(f"--ray serves backend 'kairos' in temporal_mode 'official' (the profile: backend "
                          f"'{params['backend']}', temporal_mode '{params['temporal_mode']}'): only there does a "
                          "robot's world state travel with its requests")
-    check_world_model(params)
     spec = load_embodiment(params["embodiment"])
     kairos = {k: v for k, v in backend_options(params).items() if k != "num_predicted_frames"}
     start_ray(args.ray_num_cpus or None)

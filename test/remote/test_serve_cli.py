@@ -8,7 +8,7 @@ import pytest
 from kairos_ros.backends import make_backend
 from kairos_ros.core.embodiment import load_embodiment
 from kairos_ros.remote.client import check_url
-from serve_util import TOKEN, ServeProcess, observation, self_signed_certificate, wait_for
+from serve_util import CONFIG, TOKEN, ServeProcess, observation, self_signed_certificate, wait_for
 
 SPEC = load_embodiment("aloha")
 
@@ -47,6 +47,15 @@ def test_the_profile_is_validated_with_the_nodes_schema(tmp_path):
     bad.write_text("world_model:\n  ros__parameters:\n    horizon: 0\n")
     out = refused("--config", str(bad), "--embodiment", "aloha", env={"KAIROS_SERVE_TOKEN": TOKEN})
     assert "'horizon'" in out and "out of range" in out
+
+
+def test_the_profile_is_cross_checked_as_the_node_checks_it(tmp_path):
+    """history_length below history_frames in the official mode: the node refuses to start, so does kairos-serve."""
+    bad = tmp_path / "short.yaml"
+    bad.write_text(open(CONFIG).read().replace("history_length: 8", "history_length: 2"))
+    out = refused("--config", str(bad), "--embodiment", "aloha", "--backend", "kairos",
+                  env={"KAIROS_SERVE_TOKEN": TOKEN})
+    assert "'history_length' = 2 must be >= history_frames 4" in out
 
 
 @pytest.fixture(scope="module")

@@ -220,7 +220,7 @@ def test_200_connections_at_once_keep_the_server_serving_with_bounded_memory(ser
 
 CLIENT = """
 import os, sys, time
-sys.path.insert(0, sys.argv[2])
+sys.path[:0] = [sys.argv[2], os.path.dirname(sys.argv[2])]  # serve_util, and waiting.py beside it
 from kairos_ros.backends import make_backend
 from kairos_ros.core.embodiment import load_embodiment
 from serve_util import observation
