@@ -17,6 +17,7 @@ from kairos_ros.core.params import load_ros_params_yaml
 from kairos_ros.core.paths import find_data
 from kairos_ros.core.visualization import GHOST_DESCRIPTION, GHOST_JOINT_STATES, GHOST_PREFIX
 from kairos_ros.lib.profile import default_config
+from kairos_ros.lib.sim.base import CAMERA_SIZE
 from kairos_ros.lib.sim.registry import TASKS, make_task
 
 BACKENDS = ("hold", "extrapolate", "kairos", "remote", "official")  # remote: kairos-serve; official: the official service
@@ -111,7 +112,6 @@ def describe_graph(embodiment: str = "dual_arm", backend: str = "hold", config: 
     return procs
 
 
-SIM_IMAGE_SCALE = 2  # the simulated cameras render at twice the profile's tile size (perception resizes)
 
 
 def sim_process(task: str, embodiment: str, config: str, seed: int, real_time_factor: float) -> ProcessSpec:
@@ -137,10 +137,9 @@ def sim_process(task: str, embodiment: str, config: str, seed: int, real_time_fa
         raise ValueError(f"profile '{config}': camera topics {topics} do not name the cameras of task '{task}' "
                          f"({list(info.cameras)})")
     by_name = dict(zip(names, topics))
-    tile_w, tile_h = int(perception.get("tile_width", 64)), int(perception.get("tile_height", 48))
     params = {"task": task, "seed": int(seed), "real_time_factor": float(real_time_factor),
               "camera_topics": [by_name[c] for c in info.cameras],
-              "image_width": tile_w * SIM_IMAGE_SCALE, "image_height": tile_h * SIM_IMAGE_SCALE,
+              "image_width": CAMERA_SIZE[0], "image_height": CAMERA_SIZE[1],
               "camera_rate": float(perception.get("rate_hz", 10.0)),
               "joint_states_topic": perception.get("joint_states_topic", "/joint_states")}
     return ProcessSpec("sim", "sim_node", "kairos_ros.nodes.sim_node", [], params)

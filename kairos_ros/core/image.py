@@ -294,3 +294,71 @@ def make_layout(name: str, camera_names: list[str], tile_width: int, tile_height
         raise ValueError(f"layout '{name}' composes {width}x{height} (tiles {tile_width}x{tile_height}): "
                          "width and height must be multiples of 16")
     return Layout(name, tuple(camera_names), tiles, width, height)
+
+
+# -- region of interest -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Crop:
+    """A region of a camera frame as fractions of its width and height (resolution-independent,
+    so one setting serves a 320x240 simulator and a 1280x960 camera): left < right, top < bottom,
+    all in [0, 1]."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    MIN_FRACTION = 0.01  # narrower regions are a typo, not a crop
+
+    def __post_init__(self):
+        values = (self.left, self.top, self.right, self.bottom)
+        if not all(isinstance(v, (int, float)) and np.isfinite(v) and 0.0 <= v <= 1.0 for v in values):
+            raise ValueError(f"crop {values}: every value must be a fraction in [0, 1]")
+        if self.right - self.left < self.MIN_FRACTION or self.bottom - self.top < self.MIN_FRACTION:
+            raise ValueError(f"crop {values}: needs left < right and top < bottom, each at least "
+                             f"{self.MIN_FRACTION} of the frame apart")
+
+    def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the region in a width x height frame: outward-rounded, at least one pixel."""
+        x0, y0 = int(np.floor(self.left * width)), int(np.floor(self.top * height))
+        x1, y1 = int(np.ceil(self.right * width)), int(np.ceil(self.bottom * height))
+        x0, y0 = min(x0, width - 1), min(y0, height - 1)
+        return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        """The region of an (H, W, C) frame (a view, no copy)."""
+        x0, y0, x1, y1 = self.pixels(rgb.shape[1], rgb.shape[0])
+        return rgb[y0:y1, x0:x1]
+
+    def text(self) -> str:
+        return f"{self.left:g} {self.top:g} {self.right:g} {self.bottom:g}"
+
+
+def parse_crop(text: str) -> Crop | None:
+    """'left top right bottom' (fractions, spaces or commas) -> Crop; '' or 'none' -> None (the
+    whole frame). ValueError naming the text for anything else."""
+    s = str(text).strip()
+    if s.lower() in ("", "none", "full"):
+        return None
+    parts = s.replace(",", " ").split()
+    if len(parts) != 4:
+        raise ValueError(f"crop '{text}': expected 4 fractions 'left top right bottom', got {len(parts)} value(s)")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"crop '{text}': not numbers") from None
+    try:
+        return Crop(*values)
+    except ValueError as exc:
+        raise ValueError(f"crop '{text}': {exc}") from None
+
+
+def parse_crops(texts, cameras) -> list:
+    """One Crop or None per camera from the camera_crops parameter ([] = no crops)."""
+    texts = list(texts or [])
+    if not texts:
+        return [None] * len(cameras)
+    if len(texts) != len(cameras):
+        raise ValueError(f"camera_crops has {len(texts)} entries but there are {len(cameras)} cameras "
+                         f"({list(cameras)}): give one per camera ('' for the whole frame)")
+    return [parse_crop(t) for t in texts]

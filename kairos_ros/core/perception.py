@@ -11,7 +11,8 @@ from typing import Iterable
 import numpy as np
 
 from kairos_ros.core.image import (DEFAULT_MAX_IMAGE_PIXELS, ImageError, check_image_size, check_raw_size,
-                                   decode_compressed, image_to_rgb, make_layout, resize_rgb, warm_up_resize)
+                                   decode_compressed, image_to_rgb, make_layout, parse_crops, resize_rgb,
+                                   warm_up_resize)
 from kairos_ros.core.joints import JointStateError, order_joint_state
 from kairos_ros.core.sync import ApproximateSync
 from kairos_ros.core.types import JointStateData, ObservationData
@@ -31,6 +32,9 @@ class PerceptionConfig:
     queue_size: int = 10
     # Largest accepted frame (width * height), checked before decoding: core.image
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    # Region of each camera frame kept before the resize (core.image.parse_crop text per camera, '' =
+    # whole frame; [] = no crops): e.g. a head camera cropped to the workspace
+    camera_crops: list = field(default_factory=list)
 
 
 class PerceptionPipeline:
@@ -50,6 +54,7 @@ class PerceptionPipeline:
         if config.max_image_pixels < 1:
             raise ValueError(f"max_image_pixels {config.max_image_pixels} must be >= 1")
         self.config = config
+        self.crops = parse_crops(config.camera_crops, config.camera_names)
         self.layout = make_layout(config.layout, list(config.camera_names), config.tile_width, config.tile_height)
         self.sync = ApproximateSync(list(config.camera_names) + [JOINTS], config.slop, config.queue_size)
         self.instruction = ""
@@ -79,7 +84,10 @@ class PerceptionPipeline:
             raise ImageError(f"camera '{camera}': non-finite stamp {stamp}")
         if getattr(rgb, "ndim", 0) >= 2:
             check_image_size(rgb.shape[1], rgb.shape[0], self.config.max_image_pixels, "RGB frame")
-        w, h = self.layout.tile_size(self.config.camera_names.index(camera))
+        k = self.config.camera_names.index(camera)
+        w, h = self.layout.tile_size(k)
+        if self.crops[k] is not None and getattr(rgb, "ndim", 0) == 3:
+            rgb = self.crops[k].apply(rgb)
         tile = resize_rgb(rgb, w, h)
         self._add(camera, stamp, tile)
 

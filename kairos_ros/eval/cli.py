@@ -162,6 +162,8 @@ def settings(args, backend: str, profile: str, embodiment: str | None) -> dict:
             opts["cameras"] = list(p["camera_topics"])
         if p["camera_names"]:
             opts["camera_names"] = list(p["camera_names"])
+        if p["camera_crops"]:
+            opts["camera_crops"] = list(p["camera_crops"])
         opts["backend_params"] = {k: v for k, v in backend_options(w).items() if k != "num_predicted_frames"}
     for flag, key in FLAGS.items():
         value = getattr(args, flag)

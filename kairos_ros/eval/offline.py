@@ -42,7 +42,7 @@ PSNR_CAP = 100.0  # dB
 DEFAULTS = dict(embodiment=None, cameras=None, camera_names=None, layout=None, tile_width=160,
                 tile_height=128, horizon=32, step_period=0.0, history=8, num_predicted_frames=4,
                 max_steps=None, slop=0.05, rate=10.0, queue_size=10, joint_topic="/joint_states",
-                backend_params=None, progress=False, instruction="", instruction_from="")
+                backend_params=None, progress=False, instruction="", instruction_from="", camera_crops=None)
 
 
 def _versions() -> dict:
@@ -163,7 +163,8 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
     Options (defaults in DEFAULTS): embodiment (auto-detected from the joint names when None),
     cameras (topics, auto-detected), camera_names, layout (by camera count), tile_width/height,
     horizon, step_period (0: the embodiment's default), history, num_predicted_frames, max_steps,
-    slop, rate (Hz, the perception node's rate_hz), queue_size, joint_topic, backend_params,
+    slop, rate (Hz, the perception node's rate_hz), queue_size, joint_topic, camera_crops (one
+    core.image crop text per camera), backend_params,
     progress (tqdm bar on stderr). Raises EvalError (a ValueError) naming any bad value.
     """
     unknown = set(opts) - set(DEFAULTS)
@@ -194,7 +195,7 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
                 camera_names=topics.camera_names, joint_names=list(spec.joint_names),
                 ignore_joints=list(getattr(spec, "ignore_joints", [])), layout=layout,
                 tile_width=o["tile_width"], tile_height=o["tile_height"], slop=o["slop"],
-                queue_size=o["queue_size"]))
+                queue_size=o["queue_size"], camera_crops=list(o["camera_crops"] or [])))
         except (ValueError, KeyError) as exc:
             raise EvalError(f"perception set-up failed (layout '{layout}', cameras {topics.camera_names}): {exc}") from exc
         series = load_joint_series(reader, topics.joint_topic, list(spec.joint_names),
@@ -220,7 +221,7 @@ def evaluate_bag(path, backend_name: str, **opts) -> dict:
     actions.update(slot_names=list(spec.slot_names), step_period=o["step_period"], horizon=o["horizon"],
                    truth=f"recorded {topics.joint_topic} interpolated at the row times, in slot space")
     config = {k: o[k] for k in ("horizon", "step_period", "history", "num_predicted_frames", "max_steps", "slop",
-                                "rate", "queue_size", "tile_width", "tile_height", "joint_topic")}
+                                "rate", "queue_size", "tile_width", "tile_height", "joint_topic", "camera_crops")}
     config.update(backend=backend_name, model=getattr(backend, "model", ""), embodiment=spec.name, layout=layout,
                   embodiment_detected=o["embodiment"] is None, cameras=dict(zip(topics.camera_names, topics.camera_topics)),
                   instruction_topic=topics.instruction_topic, camera_period=period,

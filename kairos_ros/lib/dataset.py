@@ -90,6 +90,11 @@ class Episode:
         """Slot values (T, D) float32 at times t (s from the episode start)."""
         return state_to_slots(self.spec, self.joints(np.atleast_1d(np.asarray(t, dtype=np.float64))))
 
+    def action_slots(self, t) -> np.ndarray:
+        """What the action chunk should hold at times t, (T, D) float32 slots: the joint states
+        themselves unless the episode carries a separate action series (RecordedEpisode)."""
+        return self.slots(t)
+
     def slot_velocity(self, t: float, fit: int) -> np.ndarray:
         """(D,) the slot velocity at time t fitted over the states of the last `fit` camera frames
         (t, t - 1/rate, ...), as the backend fits it over its observation history."""
@@ -100,11 +105,27 @@ class Episode:
         return len(self.times)
 
 
+def _interpolate(ts: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """q (M, J) at stamps ts (M,) linearly interpolated at x (held before the first and after the last)."""
+    if len(ts) == 1:
+        return np.repeat(q, len(x), axis=0)
+    x = np.clip(x, ts[0], ts[-1])
+    i = np.clip(np.searchsorted(ts, x, side="right") - 1, 0, len(ts) - 2)
+    w = ((x - ts[i]) / (ts[i + 1] - ts[i]))[:, None]
+    return q[i] * (1 - w) + q[i + 1] * w
+
+
 class RecordedEpisode(Episode):
-    """One stretch of a bag as the perception node would have published it."""
+    """One stretch of a bag as the perception node would have published it. With an action series
+    (DecodeSettings.action_topic: the commanded positions, e.g. a teleoperation leader arm or a
+    controller's targets), the chunks are learnt from it instead of from the measured joint states."""
+
+    action_stamps: np.ndarray | None = None
+    action_positions: np.ndarray | None = None
 
     def __init__(self, spec, cfg: EpisodeConfig, frames: np.ndarray, stamps: np.ndarray, observed: np.ndarray,
-                 joint_stamps: np.ndarray, joint_positions: np.ndarray, instruction: str = "", source: str = ""):
+                 joint_stamps: np.ndarray, joint_positions: np.ndarray, instruction: str = "", source: str = "",
+                 action_stamps: np.ndarray | None = None, action_positions: np.ndarray | None = None):
         self.spec, self.cfg = spec, cfg
         self.frames = frames  # (N, H, W, 3) uint8
         self.stamps = np.asarray(stamps, dtype=np.float64)  # (N,) observation stamps (s, bag clock)
@@ -113,6 +134,9 @@ class RecordedEpisode(Episode):
         self.joint_stamps = np.asarray(joint_stamps, dtype=np.float64)  # (M,) increasing
         self.joint_positions = np.asarray(joint_positions, dtype=np.float64)  # (M, J)
         self.instruction, self.source = instruction, source
+        if action_stamps is not None:
+            self.action_stamps = np.asarray(action_stamps, dtype=np.float64)  # (K,) increasing
+            self.action_positions = np.asarray(action_positions, dtype=np.float64)  # (K, J)
 
     @property
     def observed_slots(self) -> np.ndarray:
@@ -122,13 +146,13 @@ class RecordedEpisode(Episode):
     def joints(self, t) -> np.ndarray:
         """The recorded joint states linearly interpolated at t (held before the first and after the last)."""
         x = np.atleast_1d(np.asarray(t, dtype=np.float64)) + self.stamps[0]
-        ts, q = self.joint_stamps, self.joint_positions
-        if len(ts) == 1:
-            return np.repeat(q, len(x), axis=0)
-        x = np.clip(x, ts[0], ts[-1])
-        i = np.clip(np.searchsorted(ts, x, side="right") - 1, 0, len(ts) - 2)
-        w = ((x - ts[i]) / (ts[i + 1] - ts[i]))[:, None]
-        return q[i] * (1 - w) + q[i + 1] * w
+        return _interpolate(self.joint_stamps, self.joint_positions, x)
+
+    def action_slots(self, t) -> np.ndarray:
+        if self.action_stamps is None:
+            return self.slots(t)
+        x = np.atleast_1d(np.asarray(t, dtype=np.float64)) + self.stamps[0]
+        return state_to_slots(self.spec, _interpolate(self.action_stamps, self.action_positions, x))
 
 
 # -- decoding settings -----------------------------------------------------------------------------
@@ -148,11 +172,16 @@ class DecodeSettings:
     embodiment: str | None = None  # None: detected from the joint names
     instruction: str = ""  # used when the bag records none
     max_image_pixels: int = 0  # 0: core.image's default
+    camera_crops: list | None = None  # None / []: whole frames; else one core.image crop text per camera
+    action_topic: str = ""  # "": chunks learnt from joint_topic; else a JointState topic of commanded positions
     profile: str = ""  # where the settings came from (not part of the cache key)
 
     def key_fields(self) -> dict:
         d = asdict(self)
         d.pop("profile")
+        for optional in ("camera_crops", "action_topic"):  # unset: the keys of caches made before they existed
+            if not d[optional]:
+                d.pop(optional)
         return d
 
 
@@ -167,7 +196,8 @@ def settings_from_profile(path: str, **overrides) -> DecodeSettings:
     s = DecodeSettings(profile=str(path))
     pick = {"camera_topics": "camera_topics", "camera_names": "camera_names", "layout": "layout",
             "tile_width": "tile_width", "tile_height": "tile_height", "slop": "slop", "rate_hz": "rate",
-            "queue_size": "queue_size", "joint_states_topic": "joint_topic", "max_image_pixels": "max_image_pixels"}
+            "queue_size": "queue_size", "joint_states_topic": "joint_topic", "max_image_pixels": "max_image_pixels",
+            "camera_crops": "camera_crops"}
     for key, attr in pick.items():
         if key in perception and perception[key] not in (None, [], ""):
             value = perception[key]
@@ -323,12 +353,23 @@ def decode_bag(path, settings: DecodeSettings, embodiment: str | None = None) ->
                 ignore_joints=list(getattr(spec, "ignore_joints", [])), layout=layout,
                 tile_width=settings.tile_width, tile_height=settings.tile_height, slop=settings.slop,
                 queue_size=settings.queue_size,
-                max_image_pixels=settings.max_image_pixels or DEFAULT_MAX_IMAGE_PIXELS))
+                max_image_pixels=settings.max_image_pixels or DEFAULT_MAX_IMAGE_PIXELS,
+                camera_crops=list(settings.camera_crops or [])))
         except (ValueError, KeyError) as exc:
             raise EvalError(f"perception set-up failed (layout '{layout}', cameras {topics.camera_names}): "
                             f"{exc}") from exc
         series = load_joint_series(reader, topics.joint_topic, list(spec.joint_names),
                                    list(getattr(spec, "ignore_joints", [])), spec.name)
+        commands = None
+        if settings.action_topic:
+            if settings.action_topic not in types:
+                raise EvalError(f"action topic '{settings.action_topic}' is not in the bag (topics: {sorted(types)})")
+            if types[settings.action_topic]["type"] != bagio.JOINT_STATE or types[settings.action_topic]["count"] == 0:
+                raise EvalError(f"action topic '{settings.action_topic}' must hold sensor_msgs/msg/JointState "
+                                f"messages (it has {types[settings.action_topic]['count']} of "
+                                f"{types[settings.action_topic]['type']})")
+            commands = load_joint_series(reader, settings.action_topic, list(spec.joint_names),
+                                         list(getattr(spec, "ignore_joints", [])), spec.name)
         period = camera_period(reader, topics.camera_topics[0])
         counts = {"messages": 0, "resets": 0, "dropped_inputs": {}, "instructions": []}
         sizes: dict = {}
@@ -368,10 +409,27 @@ def decode_bag(path, settings: DecodeSettings, embodiment: str | None = None) ->
                        "stamps": np.array([o.stamp for o in seg], dtype=np.float64),
                        "observed": np.stack([np.asarray(o.joint_state.positions, dtype=np.float64) for o in seg])})
     meta["segments"] = len(arrays)
-    return _episodes(bag, spec, meta, arrays, series.stamps, series.positions)
+    meta["action_topic"] = settings.action_topic
+    actions = (commands.stamps, commands.positions) if commands is not None else None
+    return _episodes(bag, spec, meta, arrays, series.stamps, series.positions, actions)
 
 
-def _episodes(bag: Path, spec, meta: dict, arrays: list[dict], joint_stamps, joint_positions) -> DecodedBag:
+def _series(stamps, positions, first: float, last: float, fallback=None):
+    """The stretch of a (stamps, positions) series that belongs to a segment from `first` to
+    `last` (a looping bag's stamps repeat), sorted, duplicate stamps dropped."""
+    stamps, positions = np.asarray(stamps, dtype=np.float64), np.asarray(positions, dtype=np.float64)
+    inside = (stamps >= first - 1.0) & (stamps <= last + 10.0)
+    js, jp = stamps[inside], positions[inside]
+    if js.size == 0 and fallback is not None:
+        js, jp = fallback
+    order = np.argsort(js, kind="stable")
+    js, jp = js[order], jp[order]
+    keep = np.concatenate([[True], np.diff(js) > 0])
+    return js[keep], jp[keep]
+
+
+def _episodes(bag: Path, spec, meta: dict, arrays: list[dict], joint_stamps, joint_positions,
+              actions=None) -> DecodedBag:
     episodes = []
     for i, a in enumerate(arrays):
         stamps = a["stamps"]
@@ -381,16 +439,16 @@ def _episodes(bag: Path, spec, meta: dict, arrays: list[dict], joint_stamps, joi
                             camera_width=0, camera_height=0, camera_rate=rate,
                             duration=float(stamps[-1] - stamps[0]))
         # the segment's own stretch of the joint series (a looping bag's stamps repeat)
-        inside = (joint_stamps >= stamps[0] - 1.0) & (joint_stamps <= stamps[-1] + 10.0)
-        js, jp = joint_stamps[inside], joint_positions[inside]
-        if js.size == 0:
-            js, jp = stamps, a["observed"]
-        order = np.argsort(js, kind="stable")
-        js, jp = js[order], jp[order]
-        keep = np.concatenate([[True], np.diff(js) > 0])
+        js, jp = _series(joint_stamps, joint_positions, stamps[0], stamps[-1], (stamps, a["observed"]))
+        acts, actp = (None, None)
+        if actions is not None:
+            acts, actp = _series(actions[0], actions[1], stamps[0], stamps[-1])
+            if acts.size == 0:
+                raise DatasetError(f"bag '{bag}': no message of action topic '{meta.get('action_topic')}' "
+                                   f"between {stamps[0]:.3f} and {stamps[-1]:.3f} s (segment {i})")
         source = meta["bag"] + (f"#{i}" if len(arrays) > 1 else "")
-        episodes.append(RecordedEpisode(spec, cfg, a["frames"], stamps, a["observed"], js[keep], jp[keep],
-                                        meta["instruction"], source))
+        episodes.append(RecordedEpisode(spec, cfg, a["frames"], stamps, a["observed"], js, jp,
+                                        meta["instruction"], source, acts, actp))
     return DecodedBag(bag, episodes, meta)
 
 
@@ -403,6 +461,9 @@ def _save(file: Path, decoded: DecodedBag) -> None:
         data[f"observed_{i}"] = ep.observed
         data[f"joint_stamps_{i}"] = ep.joint_stamps
         data[f"joint_positions_{i}"] = ep.joint_positions
+        if ep.action_stamps is not None:
+            data[f"action_stamps_{i}"] = ep.action_stamps
+            data[f"action_positions_{i}"] = ep.action_positions
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         np.savez(fh, **data)
@@ -418,9 +479,12 @@ def _load(file: Path, bag: Path) -> DecodedBag | None:
             spec = _spec(meta["embodiment"], bag)
             eps = []
             for i in range(meta["segments"]):
+                actions = ((z[f"action_stamps_{i}"], z[f"action_positions_{i}"]) if meta.get("action_topic")
+                           else None)
                 d = _episodes(bag, spec, {**meta, "bag": str(bag)},
                               [{"frames": z[f"frames_{i}"], "stamps": z[f"stamps_{i}"],
-                                "observed": z[f"observed_{i}"]}], z[f"joint_stamps_{i}"], z[f"joint_positions_{i}"])
+                                "observed": z[f"observed_{i}"]}], z[f"joint_stamps_{i}"], z[f"joint_positions_{i}"],
+                              actions)
                 ep = d.episodes[0]
                 if meta["segments"] > 1:
                     ep.source = f"{bag}#{i}"

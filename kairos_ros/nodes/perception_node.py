@@ -50,7 +50,7 @@ class PerceptionNode(Node):
                 camera_names=names, joint_names=list(spec.joint_names),
                 ignore_joints=list(spec.ignore_joints), layout=p["layout"], tile_width=p["tile_width"],
                 tile_height=p["tile_height"], slop=p["slop"], queue_size=p["queue_size"],
-                max_image_pixels=p["max_image_pixels"]))
+                max_image_pixels=p["max_image_pixels"], camera_crops=list(p["camera_crops"])))
         except (ValueError, KeyError, FileNotFoundError) as exc:
             raise ParameterError(str(exc)) from exc
         self.params = p

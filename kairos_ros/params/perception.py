@@ -25,6 +25,12 @@ SCHEMA = [
               min=16, max=4096, read_only=True),
     ParamSpec("tile_height", "int", 128, "Height of one camera tile in the layout.", min=16, max=4096,
               read_only=True),
+    ParamSpec("camera_crops", "str_array", [], "Region of each camera's frame kept before it is resized "
+              "into its tile, one entry per camera in camera_topics' order: 'left top right bottom' as "
+              "fractions of the frame's width and height (so it holds for any camera resolution), '' for "
+              "the whole frame. [] (default): no crops. E.g. a head camera cropped to the workspace gives "
+              "small objects more pixels; a model must be used with the crops it was trained with.",
+              read_only=True),
     ParamSpec("slop", "float", 0.05, "Largest spread of stamps (s) within one synchronised set.",
               min=0.0005, max=2.0, read_only=True),
     ParamSpec("queue_size", "int", 10, "Messages kept per input for synchronisation.", min=1, max=1000,

@@ -78,7 +78,7 @@ def recorded_observations(bag: str, profile, spec) -> list:
         pipeline = PerceptionPipeline(PerceptionConfig(
             camera_names=topics.camera_names, joint_names=list(spec.joint_names),
             ignore_joints=list(spec.ignore_joints), layout=p["layout"], tile_width=p["tile_width"],
-            tile_height=p["tile_height"], slop=p["slop"]))
+            tile_height=p["tile_height"], slop=p["slop"], camera_crops=list(p.get("camera_crops") or [])))
         pipeline.instruction = profile.world_model["instruction"]
         out: list = []
         replay(reader, topics, pipeline, p["rate_hz"], ReplayHooks(on_observation=out.append))

@@ -93,6 +93,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="bags: camera topics in layout order (default: the profile's, else every image topic, head first)")
     ap.add_argument("--camera-names", nargs="+", default=None, metavar="NAME")
     ap.add_argument("--joint-topic", default=None, help="bags: default the profile's, else /joint_states")
+    ap.add_argument("--action-topic", default=None, metavar="TOPIC",
+                    help="bags: learn the chunks from this sensor_msgs/JointState topic of commanded positions "
+                         "(a teleoperation leader arm, a controller's targets; kairos-sim record writes "
+                         "/joint_commands) instead of the measured joint states. A position-controlled gripper "
+                         "holding an object measures the object's width while its command is closed: chunks "
+                         "learnt from the states would not squeeze. Default: the joint states")
     ap.add_argument("--cache-dir", default=None, help="bags: decoded-bag cache (default ~/.cache/kairos_ros/datasets)")
     ap.add_argument("--no-cache", action="store_true", help="bags: decode without reading or writing the cache")
     ap.add_argument("--val-fraction", type=float, default=None,
@@ -220,7 +226,7 @@ def _bag_data(args, log):
         profile = _profile_path(args, embodiment) if embodiment or args.profile not in ("auto", "none") else ""
         overrides = dict(camera_topics=args.camera_topics, camera_names=args.camera_names, layout=args.layout,
                          tile_width=args.tile_width, tile_height=args.tile_height, joint_topic=args.joint_topic,
-                         embodiment=args.embodiment, instruction=args.instruction)
+                         embodiment=args.embodiment, instruction=args.instruction, action_topic=args.action_topic)
         if profile:
             settings = settings_from_profile(profile, **overrides)
             log(f"decoding with profile {profile}")

@@ -13,7 +13,8 @@ A sample at camera frame index n: the composed frames n-F+1..n (history, oldest 
 robot state (slots) at frame n's time, its velocity as the backend estimates it (the least-squares
 slope over the states of the last N camera frames, backends.baselines.slot_velocity), and the slot values at that time + k * step_period for
 k = 1..H (what the action chunk should be; trained as offsets from the state), plus the next P
-composed frames for video training.
+composed frames for video training. The chunk rows come from the episode's action series when it
+has one (a bag decoded with an action topic: the commanded positions), else from its joint states.
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, 
         eps.append(e)
         idx.append(n)
         state.append(ep.slots([t])[0])
-        actions.append(ep.slots(t + step_period * np.arange(1, horizon + 1)))
+        actions.append(ep.action_slots(t + step_period * np.arange(1, horizon + 1)))
         if state_velocity:
             velocity.append(ep.slot_velocity(t, state_velocity))
     out = Batch(eps, idx, np.stack(state), np.stack(actions), np.stack(velocity) if velocity else None)
@@ -99,7 +100,7 @@ def slot_statistics(episodes: list[Episode], horizon: int, step_period: float, r
         t = rng.uniform(0, max(ep.times[-1] - horizon * step_period, 0.0), size=samples)
         rows = t[:, None] + step_period * np.arange(1, horizon + 1)  # (S, A)
         s = ep.slots(t)  # (S, D)
-        a = ep.slots(rows.reshape(-1)).reshape(samples, horizon, -1)
+        a = ep.action_slots(rows.reshape(-1)).reshape(samples, horizon, -1)
         if state_velocity:
             states.append(np.concatenate([s, np.stack([ep.slot_velocity(x, state_velocity) for x in t])], axis=1))
         else:

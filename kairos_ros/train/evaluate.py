@@ -55,13 +55,16 @@ def evaluate_heldout(files: dict, spec, episodes: list, record: dict, default_in
         instruction = getattr(ep, "instruction", "") or default_instruction
         for n in picks:
             history = _observations(ep, int(n), count, instruction)
-            truth = ep.slots(ep.times[n] + dt * np.arange(1, horizon + 1)).astype(np.float64)  # (H, D)
+            # what the model learnt to predict: the action series when the bags had one, else the states
+            truth = ep.action_slots(ep.times[n] + dt * np.arange(1, horizon + 1)).astype(np.float64)  # (H, D)
             for name, backend in (("kairos", kairos), ("hold", hold)):
                 backend.reset()
                 values = np.asarray(backend.predict(history, horizon, dt).chunk.values, dtype=np.float64)
                 errs[name].append(np.abs(values - truth))  # (H, D)
             used += 1
-    actions = {"samples": used, "horizon": horizon, "step_period": dt}
+    actions = {"samples": used, "horizon": horizon, "step_period": dt,
+               "truth": "action series" if any(getattr(ep, "action_stamps", None) is not None for ep in episodes)
+               else "joint states"}
     for name, e in errs.items():
         if e:
             e = np.stack(e)  # (S, H, D)

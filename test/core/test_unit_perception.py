@@ -148,3 +148,52 @@ def test_config_errors():
         pipeline(camera_names=["head"])
     with pytest.raises(ValueError, match="multiples of 16"):
         pipeline(tile_width=20)
+
+
+# -- camera crops (a region of each frame kept before the resize) ----------------------------------------
+def test_crop_parsing_names_the_bad_value():
+    from kairos_ros.core.image import Crop, parse_crop, parse_crops
+    assert parse_crop("") is None and parse_crop(" none ") is None
+    assert parse_crop("0.25, 0.5 0.75 1") == Crop(0.25, 0.5, 0.75, 1.0)
+    for bad, words in [("0.1 0.2 0.3", "4 fractions"), ("a b c d", "not numbers"), ("0.5 0 0.4 1", "left < right"),
+                       ("0 0 1 1.5", r"fraction in \[0, 1\]"), ("0 0 nan 1", r"fraction in \[0, 1\]"),
+                       ("0 0.5 1 0.505", "at least")]:
+        with pytest.raises(ValueError, match=words) as info:
+            parse_crop(bad)
+        assert bad in str(info.value)
+    with pytest.raises(ValueError, match="2 entries but there are 3 cameras"):
+        parse_crops(["", ""], CAMS)
+    assert parse_crops([], CAMS) == [None, None, None]
+
+
+def test_crop_pixels_are_outward_rounded_and_never_empty():
+    from kairos_ros.core.image import Crop
+    assert Crop(0.25, 0.5, 0.75, 1.0).pixels(320, 240) == (80, 120, 240, 240)
+    assert Crop(0.101, 0.0, 0.199, 1.0).pixels(10, 4) == (1, 0, 2, 4)
+    assert Crop(0.99, 0.99, 1.0, 1.0).pixels(5, 5) == (4, 4, 5, 5)  # the last pixel, not an empty slice
+
+
+def test_pipeline_crops_each_camera_before_resizing():
+    # the head frame: a white square in its top-left quarter on black; cropped to that quarter
+    # it fills the whole tile, uncropped it fills a quarter of it
+    head = np.zeros((40, 60, 3), np.uint8)
+    head[:20, :30] = 255
+    tiles = {}
+    for crops in ([], ["0 0 0.5 0.5", "", ""]):
+        p = pipeline(camera_crops=crops)
+        p.add_rgb("head", 1.0, head)
+        p.add_rgb("left", 1.0, frame(20))
+        p.add_rgb("right", 1.0, frame(30))
+        p.add_joint_state(1.0, ["j1", "j2", "j3", "mimic"], [0, 0, 0, 0])
+        obs = p.poll()
+        tiles[bool(crops)] = obs.images
+    assert tiles[True][0].min() == 255  # all white
+    assert 0.2 < (tiles[False][0] > 128).mean() < 0.3
+    assert np.array_equal(tiles[True][1], tiles[False][1])  # '' leaves a camera whole
+
+
+def test_pipeline_refuses_bad_crops_at_start():
+    with pytest.raises(ValueError, match="camera_crops has 1 entries"):
+        pipeline(camera_crops=["0 0 1 1"])
+    with pytest.raises(ValueError, match="crop '0 0 2 1'"):
+        pipeline(camera_crops=["0 0 2 1", "", ""])

@@ -61,3 +61,44 @@ def test_profile_settings_and_bag_discovery(tmp_path):
     assert split_episodes(1, 0.1, 0) == ([0], [])
     train, val = split_episodes(10, 0.1, 3)
     assert len(val) == 1 and sorted(train + val) == list(range(10)) and split_episodes(10, 0.1, 3) == (train, val)
+
+
+def test_action_topic_gives_the_chunk_labels(tmp_path):
+    """--action-topic: the chunk rows come from the commanded positions (/joint_commands of a
+    simulator recording), the state from /joint_states; both survive the cache; a topic that is
+    missing or not JointState is refused naming the bag."""
+    from kairos_ros.core.embodiment import state_to_slots
+    from kairos_ros.lib import bagio
+    from kairos_ros.lib.bagsource import load_joint_series
+    from kairos_ros.tools.sim_cli import main as sim_main
+
+    demos = tmp_path / "demos"
+    assert sim_main(["record", "--task", "aloha_transfer_cube", "--episodes", "1", "--seed", "3", "--image-size",
+                     "64x48", "--max-duration", "2.0", "--keep-failed", "--quiet", str(demos)]) == 0
+    [bag] = find_bags([demos])
+    base = settings_from_profile("config/aloha.yaml", tile_width=32, tile_height=32)
+    states = load_bag(bag, base, tmp_path).episodes[0]
+    settings = settings_from_profile("config/aloha.yaml", tile_width=32, tile_height=32, action_topic="/joint_commands")
+    ep = load_bag(bag, settings, tmp_path).episodes[0]
+    reader = bagio.open_reader(bag)
+    try:
+        commands = load_joint_series(reader, "/joint_commands", list(ep.spec.joint_names), list(ep.spec.ignore_joints),
+                                     ep.spec.name)
+    finally:
+        reader.close()
+    stamps, positions = np.asarray(commands.stamps), np.asarray(commands.positions)
+    t = stamps[10:30] - ep.stamps[0]  # on the command stamps: no interpolation
+    assert np.allclose(ep.action_slots(t), state_to_slots(ep.spec, positions[10:30]), atol=1e-6)
+    assert np.array_equal(ep.slots(t), states.slots(t))  # the state is still the measured one
+    assert np.abs(ep.action_slots(t) - ep.slots(t)).max() > 1e-3  # the commands lead the states
+    assert np.array_equal(states.action_slots(t), states.slots(t))  # no action topic: the states
+    again = load_bag(bag, settings, tmp_path)
+    assert again.cached and np.array_equal(again.episodes[0].action_slots(t), ep.action_slots(t))
+    b = sample_batch([ep], np.random.default_rng(0), 3, history=2, horizon=4, step_period=0.05)
+    for row, (n, acts) in enumerate(zip(b.index, b.actions)):
+        assert np.allclose(acts, ep.action_slots(ep.times[n] + 0.05 * np.arange(1, 5)))
+    for topic, words in [("/nope", "action topic '/nope' is not in the bag"),
+                         ("/instruction", "must hold sensor_msgs/msg/JointState")]:
+        with pytest.raises(DatasetError, match=words) as info:
+            load_bag(bag, settings_from_profile("config/aloha.yaml", action_topic=topic), None)
+        assert str(bag) in str(info.value)

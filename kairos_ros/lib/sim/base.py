@@ -13,6 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Resolution of every simulated camera: what the sim node publishes by default, what kairos-sim
+# record writes by default and what fast closed-loop evaluation renders, so that a model sees
+# the same frames in training, in fast evaluation and in the live graph (perception then crops
+# and resizes them as on a real robot).
+CAMERA_SIZE = (320, 240)
+
 
 @dataclass(frozen=True)
 class TaskInfo:

@@ -22,6 +22,7 @@ from kairos_ros.core.joints import order_joint_state
 from kairos_ros.core.observation import ObservationHistory
 from kairos_ros.core.params import ParameterError
 from kairos_ros.core.perception import PerceptionConfig, PerceptionPipeline
+from kairos_ros.lib.sim.base import CAMERA_SIZE
 from kairos_ros.lib.profile import Profile, load_profile, make_world_backend  # noqa: F401 (re-exported)
 
 CLOCK_OFFSET = 1000.0  # s added to the sim clock: stamps never sit at zero (zero means "now" to a controller)
@@ -57,7 +58,7 @@ class FastEpisode:
         if missing:
             raise ParameterError(f"profile '{profile.path}': cameras {missing} are not cameras of task "
                                  f"'{task.info.name}' ({list(task.info.cameras)})")
-        self.capture = (int(p["tile_width"]) * 2, int(p["tile_height"]) * 2)  # rendered, then resized as perception does
+        self.capture = CAMERA_SIZE  # rendered as the sim node publishes, then cropped and resized by perception
         self.obs_period = 1.0 / float(p["rate_hz"])
         self.horizon = int(w["horizon"])
         self.step_period = float(w["step_period"] or self.spec.default_step_period)
@@ -76,7 +77,8 @@ class FastEpisode:
         p = self.profile.perception
         return PerceptionPipeline(PerceptionConfig(self.cameras, list(self.spec.joint_names), list(self.spec.ignore_joints),
                                                    p["layout"], int(p["tile_width"]), int(p["tile_height"]),
-                                                   float(p["slop"]), int(p["queue_size"])))
+                                                   float(p["slop"]), int(p["queue_size"]),
+                                                   camera_crops=list(p.get("camera_crops") or [])))
 
     def run(self, seed: int) -> EpisodeResult:
         task, spec = self.task, self.spec
