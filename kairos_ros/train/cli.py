@@ -329,6 +329,19 @@ def main(argv=None) -> int:
             dist.destroy_process_group()
 
 
+def load_checkpoint(path: Path) -> dict:
+    """checkpoint.pt through torch's weights-only unpickler (tensors and plain containers, no code).
+    numpy scalars are allowed too: runs before 2026-12-03 stored the learning rate as one, and
+    their checkpoints must still resume."""
+    try:
+        scalar = np._core.multiarray.scalar  # numpy 2
+    except AttributeError:
+        scalar = np.core.multiarray.scalar  # numpy 1
+    allowed = [scalar, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32))]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
     started = datetime.datetime.now(datetime.timezone.utc)
     if args.threads:
@@ -400,7 +413,7 @@ def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
     config = _training_config(args, source)
     ckpt = None
     if mode == "resume":
-        ckpt = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(out / CHECKPOINT)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise TrainError(f"'{out / CHECKPOINT}' is not a kairos-train checkpoint")
         old = ckpt["config"]

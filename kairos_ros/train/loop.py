@@ -69,7 +69,9 @@ def _lr(step: int, cfg: TrainConfig, base: float, total: int) -> float:
     if step < cfg.warmup:
         return base * (step + 1) / cfg.warmup
     p = (step - cfg.warmup) / max(1, total - cfg.warmup)
-    return base * (0.1 + 0.45 * (1 + np.cos(np.pi * min(p, 1.0))))
+    # a Python float: it lands in the optimiser state, which checkpoint.pt must hold without numpy
+    # objects (torch.load(weights_only=True) refuses them, so --resume failed after the warm-up)
+    return float(base * (0.1 + 0.45 * (1 + np.cos(np.pi * min(p, 1.0)))))
 
 
 class Stopped(Exception):

@@ -121,3 +121,25 @@ def test_cli_writes_a_checkpoint_the_backend_loads(tmp_path, arm):
     pred = b.predict([ObservationData(1.0, ["head"], [frame], js, "", composed=frame)], 8, 0.05)
     assert pred.chunk.values.shape == (8, arm.dim) and np.all(np.isfinite(pred.chunk.values))
     assert len(pred.frames) == 1 and pred.frames[0].shape == (32, 32, 3)
+
+
+def test_checkpoint_after_warmup_loads_weights_only(tmp_path):
+    """The learning rate past the warm-up lands in the optimiser state: it must be a plain float,
+    or torch.load(weights_only=True) refuses checkpoint.pt and --resume fails (it did, from step
+    `warmup` on). A checkpoint written before the fix (a numpy scalar there) still loads."""
+    from kairos_ros.train.cli import load_checkpoint
+    from kairos_ros.train.loop import _lr
+
+    cfg = TrainConfig(warmup=2, steps=10)
+    for step in (0, 5, 9):
+        assert type(_lr(step, cfg, 1e-3, cfg.steps)) is float
+    p = torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.AdamW([p], lr=1e-3)
+    opt.param_groups[0]["lr"] = _lr(5, cfg, 1e-3, cfg.steps)
+    torch.save({"opt": opt.state_dict()}, tmp_path / "new.pt")
+    assert torch.load(tmp_path / "new.pt", weights_only=True)["opt"]["param_groups"][0]["lr"] > 0
+    opt.param_groups[0]["lr"] = np.float64(2e-4)  # what older runs stored
+    torch.save({"opt": opt.state_dict()}, tmp_path / "old.pt")
+    with pytest.raises(Exception, match="weights_only|Weights only"):
+        torch.load(tmp_path / "old.pt", weights_only=True)
+    assert float(load_checkpoint(tmp_path / "old.pt")["opt"]["param_groups"][0]["lr"]) == 2e-4
