@@ -57,8 +57,10 @@ def test_chunk_starts_at_the_robot_state(setup):
 
 def test_beats_holding_still_over_the_chunk_on_a_held_out_demonstration(setup):
     params, spec, _ = setup
-    common = dict(tile_width=64, tile_height=48, num_predicted_frames=0, max_steps=40,
-                  horizon=params["horizon"], history=params["history_length"])
+    perception = load_ros_params_yaml(PROFILE, "perception")  # the head crop the weights were trained with
+    common = dict(tile_width=perception["tile_width"], tile_height=perception["tile_height"], num_predicted_frames=0,
+                  max_steps=40, horizon=params["horizon"], history=params["history_length"],
+                  camera_crops=perception.get("camera_crops"))
     kairos = evaluate_bag(DEMO, "kairos", backend_params={k: v for k, v in backend_options(params).items()
                                                            if k != "num_predicted_frames"}, **common)
     hold = evaluate_bag(DEMO, "hold", **common)
