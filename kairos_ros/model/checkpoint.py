@@ -262,6 +262,22 @@ def save_checkpoint(state: dict, path: str, metadata: dict | None = None) -> Non
 
     save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, path,
               metadata={k: str(v) for k, v in (metadata or {}).items()})
+    # safetensors writes through a private temporary file (mode 0600): give the checkpoint the
+    # permissions any other file the user writes gets (0666 less the umask), so the robot's
+    # service account or a teammate can read weights trained under another account
+    os.chmod(path, _default_file_mode(os.path.dirname(os.path.abspath(path))))
+
+
+def _default_file_mode(folder: str) -> int:
+    """The mode a new file in `folder` gets from open() under the process umask (read from a
+    probe file: os.umask would change it for every thread while it is read)."""
+    probe = os.path.join(folder, f".mode-probe-{os.getpid()}-{id(folder)}")
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    try:
+        return os.fstat(fd).st_mode & 0o777
+    finally:
+        os.close(fd)
+        os.unlink(probe)
 
 
 def convert_checkpoint(src: str, dst: str, dtype: torch.dtype | None = None, progress: bool = True) -> int:

@@ -195,3 +195,24 @@ def test_state_velocity_feeds_positions_then_fitted_velocities(saved, specs, tmp
     save_checkpoint(net.state_dict(), bad, {"kairos.state_slots": json.dumps(order)})
     with pytest.raises(ValueError, match="kairos.state_slots lists 8 slots but the weights take 16 state values"):
         make_backend("kairos", arm, **{**paths, "dit_checkpoint": bad})
+
+
+def test_saved_checkpoint_has_the_users_file_mode(tmp_path):
+    """safetensors writes through a 0600 temporary file; a checkpoint must be as readable as any
+    other file the user writes (0666 less the umask), or a robot's service account cannot load
+    weights trained under another account."""
+    import os
+
+    import torch
+
+    from kairos_ros.model.checkpoint import save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint({"w": torch.zeros(2)}, str(tmp_path / "w.safetensors"))
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "w.safetensors").st_mode & 0o777 == os.stat(tmp_path / "plain").st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "w.safetensors"]  # no probe left behind
