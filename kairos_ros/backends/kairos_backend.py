@@ -34,6 +34,7 @@ action or frame raises, so the node drops the prediction, counts it and resets t
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -338,11 +339,30 @@ class KairosBackend(Backend):
         self.stages = job.stages  # the frames were part of this prediction's time
         return PredictionData(job.stamp, frames, times, job.chunk)
 
+    def at_rest(self, history: Sequence[ObservationData]) -> list:
+        """Official mode with fewer observations than the history_frames the weights were trained
+        on (the first steps after a start or a reset): the oldest observation repeated before
+        itself at the camera's spacing, as if the robot had been at rest there, so the model always
+        sees the history shape it learnt (kairos-train pads the windows at an episode's start the
+        same way). The repeats are older than the oldest observation, so a memory that has absorbed
+        it skips them. Other cases: the history unchanged."""
+        need = self.opts.history_frames - len(history)
+        if self.opts.temporal_mode != "official" or need <= 0 or not history:
+            return list(history)
+        period = self.opts.frame_period
+        if not period > 0:
+            gaps = np.diff([o.stamp for o in history])
+            period = float(np.median(gaps)) if len(gaps) and np.median(gaps) > 0 else 0.1
+        first = history[0]
+        pad = [dataclasses.replace(first, stamp=first.stamp - period * k) for k in range(need, 0, -1)]
+        return pad + list(history)
+
     def predict_deferred(self, history: Sequence[ObservationData], horizon: int, step_period: float,
                          on_chunk) -> FrameJob:
         """The chunk by action mode (handed to on_chunk), and the frames as a FrameJob (pending
         on every `video_every`-th prediction when num_predicted_frames > 0)."""
         _check_history(history)
+        history = self.at_rest(history)
         self._check_horizon(horizon)
         last = history[-1]
         self.check_observation(last)
@@ -375,6 +395,7 @@ class KairosBackend(Backend):
         """The model's future frames for the history (independent of the candidate: see the module
         docstring) and the candidate's consistency with the model, in extras and the message."""
         _check_history(history)
+        history = self.at_rest(history)
         last = history[-1]
         self.check_observation(last)
         values = np.asarray(candidate.values, np.float64)

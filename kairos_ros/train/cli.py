@@ -61,7 +61,8 @@ from kairos_ros.lib.profile import default_config
 from kairos_ros.lib.synthetic_bag import CAMERA_NAMES, DEFAULT_INSTRUCTION
 from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
 from kairos_ros.model.config import get_preset
-from kairos_ros.model.nano_format import valid_state_velocity
+from kairos_ros.model.checkpoint import load_checkpoint as load_weights
+from kairos_ros.model.nano_format import load_conv_codec, valid_state_velocity
 from kairos_ros.model.wam import KairosWAM
 from kairos_ros.train.data import Episode, EpisodeConfig, slot_statistics
 from kairos_ros.train.evaluate import evaluate_heldout
@@ -128,6 +129,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--state-velocity", type=int, default=3, metavar="N",
                     help="give the model the slot velocities fitted over the last N frames' states next to the "
                          "state (default 3, as the bundled weights; 0: positions only, Kairos' own proprio)")
+    ap.add_argument("--start-fraction", type=float, default=0.0, metavar="P",
+                    help="share of training windows taken from an episode's first frames with the history padded "
+                         "by the first frame, as the backend pads a short history at a start (the robot at rest: "
+                         "no motion to copy, only the images tell where to go). Default 0")
+    ap.add_argument("--init-from", default=None, metavar="DIR",
+                    help="start from the weights in DIR (dit/codec/text.safetensors of an earlier kairos-train "
+                         "run) instead of random ones: the codec is kept (no codec stage), the world-action "
+                         "model is trained on for --steps with a fresh schedule")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda: one GPU per rank (LOCAL_RANK)")
@@ -152,6 +161,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error(f"--state-velocity {args.state_velocity} must be 0 or >= 2")
     if args.future_frames < 0 or args.step_period < 0 or args.threads < 0 or args.eval_samples < 0:
         ap.error("--future-frames, --step-period, --threads and --eval-samples must be >= 0")
+    if not 0 <= args.start_fraction < 1:
+        ap.error(f"--start-fraction {args.start_fraction} must be in [0, 1)")
+    if args.init_from is not None:
+        missing = [f for f in ("dit.safetensors", "codec.safetensors", "text.safetensors")
+                   if not os.path.isfile(os.path.join(args.init_from, f))]
+        if missing:
+            ap.error(f"--init-from '{args.init_from}' lacks {missing}")
     if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
         ap.error(f"--val-fraction {args.val_fraction} must be in [0, 1)")
     if args.resume and args.force:
@@ -409,7 +425,8 @@ def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
     cfg = TrainConfig(history_frames=args.history_frames, future_frames=args.future_frames, horizon=args.horizon,
                       step_period=step_period, batch=args.batch, codec_steps=args.codec_steps, steps=args.steps,
                       lr=args.lr, seed=args.seed, relative=args.action_reference == "state",
-                      stepwise=args.stats_scope == "stepwise", state_velocity=args.state_velocity)
+                      stepwise=args.stats_scope == "stepwise", state_velocity=args.state_velocity,
+                      start_fraction=args.start_fraction)
     config = _training_config(args, source)
     ckpt = None
     if mode == "resume":
@@ -483,6 +500,11 @@ def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
 
     try:
         torch.manual_seed(args.seed)
+        if shared["codec_final"] is None and args.init_from is not None:
+            codec = load_conv_codec(os.path.join(args.init_from, "codec.safetensors")).float().eval()
+            shared["codec_final"] = {"state": codec.state_dict(), "mean": codec.norm.mean.flatten().tolist(),
+                                     "std": codec.norm.std.flatten().tolist()}
+            log(f"codec from {args.init_from} (no codec stage)")
         if shared["codec_final"] is None:
             resume = ckpt["state"] if ckpt and ckpt["stage"] == "codec" else None
             codec = train_codec(train_eps, cfg, log, par, resume, make_hook("codec"))
@@ -504,6 +526,10 @@ def _main(args, argv) -> int:  # noqa: C901  (one straight pipeline)
         model = KairosWAM(model_cfg)
         text = HashTextEncoder(model_cfg.video.text_dim)
         resume = ckpt["state"] if ckpt and ckpt["stage"] == "wam" else None
+        if args.init_from is not None and resume is None:
+            load_weights(model, os.path.join(args.init_from, "dit.safetensors"))
+            load_weights(text, os.path.join(args.init_from, "text.safetensors"))
+            log(f"world-action model and text encoder from {args.init_from}")
         curve = train_wam(model, text, train_eps, latents, stats, instructions, cfg, log, par, resume,
                           make_hook("wam"))
     except Stopped as exc:

@@ -61,10 +61,24 @@ class Batch:
     future: np.ndarray | None = None  # (B, P, H, W, 3) uint8 (with_frames)
 
 
+def window(frames, n: int, history: int):
+    """frames n-history+1 .. n of an episode (oldest first); before its start the first frame is
+    repeated, as the backend pads a short history (the robot at rest: KairosBackend.at_rest)."""
+    first = n - history + 1
+    if first >= 0:
+        return frames[first:n + 1]
+    return frames[[0] * -first + list(range(n + 1))]  # numpy arrays and torch tensors alike
+
+
 def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, history: int, horizon: int,
                  step_period: float, future_frames: int = 0, with_frames: bool = True,
-                 state_velocity: int = 0) -> Batch:
-    """Random windows from random episodes (each window, future included, fits in its episode)."""
+                 state_velocity: int = 0, start_fraction: float = 0.0) -> Batch:
+    """Random windows from random episodes (each window, future included, fits in its episode).
+
+    start_fraction: the share of windows drawn from an episode's first `history` frames, their
+    history padded with the first frame (what the robot presents at rest when an episode starts;
+    the state velocity is then fitted over the held first state, i.e. zero). Other windows start
+    where a full history and velocity fit exist, as before."""
     eps, idx, state, actions, velocity = [], [], [], [], []
     for _ in range(batch):
         e = int(rng.integers(len(episodes)))
@@ -73,7 +87,10 @@ def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, 
         if len(ep.times) - reach <= history - 1:
             raise ValueError(f"episode of {len(ep.times)} frames is too short for {history} history frames and "
                              f"{reach} frames of future")
-        n = int(rng.integers(max(history, state_velocity) - 1, len(ep.times) - reach))
+        if start_fraction > 0 and rng.random() < start_fraction:
+            n = int(rng.integers(0, history))
+        else:
+            n = int(rng.integers(max(history, state_velocity) - 1, len(ep.times) - reach))
         t = ep.times[n]
         eps.append(e)
         idx.append(n)
@@ -83,7 +100,7 @@ def sample_batch(episodes: list[Episode], rng: np.random.Generator, batch: int, 
             velocity.append(ep.slot_velocity(t, state_velocity))
     out = Batch(eps, idx, np.stack(state), np.stack(actions), np.stack(velocity) if velocity else None)
     if with_frames:
-        out.history = np.stack([episodes[e].frames[n - history + 1:n + 1] for e, n in zip(eps, idx)])
+        out.history = np.stack([window(episodes[e].frames, n, history) for e, n in zip(eps, idx)])
         out.future = np.stack([episodes[e].frames[n + 1:n + 1 + future_frames] for e, n in zip(eps, idx)])
     return out
 

@@ -35,7 +35,7 @@ import torch.distributed as dist
 from kairos_ros.model.codecs import ConvCodec, HashTextEncoder
 from kairos_ros.model.sampler import shift_levels, video_shift
 from kairos_ros.model.wam import KairosWAM
-from kairos_ros.train.data import Episode, sample_batch
+from kairos_ros.train.data import Episode, sample_batch, window
 
 
 @dataclass
@@ -54,6 +54,7 @@ class TrainConfig:
     relative: bool = True  # actions as offsets from the state at the observation (kairos.action_reference)
     stepwise: bool = False  # actions z-scored per chunk row (kairos.stats_scope)
     state_velocity: int = 0  # N >= 2: proprio = state + velocity fitted over N frames (kairos.state_velocity)
+    start_fraction: float = 0.0  # windows from an episode's start, history padded at rest (data.sample_batch)
     seed: int = 0
     log_every: int = 50
 
@@ -222,10 +223,12 @@ class _Latents:
         and the episode index of each row."""
         cfg = self.cfg
         b = sample_batch(self.episodes, rng, cfg.batch, cfg.history_frames, cfg.horizon, cfg.step_period,
-                         future_frames=0, with_frames=False, state_velocity=cfg.state_velocity)
+                         future_frames=0, with_frames=False, state_velocity=cfg.state_velocity,
+                         start_fraction=cfg.start_fraction)
         rows = rows or slice(None)
         eps, idx = b.episode[rows], b.index[rows]
-        lat = torch.stack([self.latents[e][n - cfg.history_frames + 1:n + 1 + cfg.future_frames]
+        lat = torch.stack([torch.cat([window(self.latents[e], n, cfg.history_frames),
+                                      self.latents[e][n + 1:n + 1 + cfg.future_frames]])
                            for e, n in zip(eps, idx)])  # (b, F + P, C, h, w)
 
         def z(v, which):  # z-score clamped to +-5, as core.action_space.Normalizer

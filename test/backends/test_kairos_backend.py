@@ -54,8 +54,32 @@ def test_official_mode_keeps_a_bounded_history(specs):
     for i in range(4):
         history.append(obs(spec, 1.0 + 0.1 * i))
         b.predict(history, 8, 0.05)
-    assert b.world_state_frames == 4 and len(b.memory.history) == 2
+    assert b.world_state_frames == 5 and len(b.memory.history) == 2  # the first prediction padded one frame
     assert b.memory.history_latents().shape[2] == 2
+
+
+def test_official_mode_pads_a_short_history_at_rest(specs):
+    """Fewer observations than history_frames (the first steps after a start): the oldest is
+    repeated before itself at the camera spacing, the robot at rest, which is what kairos-train's
+    start windows learn (train.data.window); the model never sees a history shape it was not
+    trained on. Two observations later the memory holds [o0, o0, o0, o1]."""
+    spec = specs["dual"]
+    b = backend(spec, temporal_mode="official", history_frames=4, frame_period=0.1)
+    o0, o1 = obs(spec, 1.0), obs(spec, 1.1)
+    o1.composed = np.full_like(o1.composed, 200)
+    padded = b.at_rest([o0])
+    assert [round(o.stamp, 3) for o in padded] == [0.7, 0.8, 0.9, 1.0] and all(o.composed is o0.composed for o in padded)
+    assert o0.stamp == 1.0  # the caller's observation is not changed
+    b.predict([o0], 8, 0.05)
+    b.predict([o0, o1], 8, 0.05)
+    codec = b.codec
+    with torch.inference_mode():
+        enc = [codec.encode(torch.from_numpy(np.stack([o.composed])).permute(0, 3, 1, 2).float() / 127.5 - 1)
+               for o in (o0, o0, o0, o1)]
+    assert torch.allclose(b.memory.history_latents(), torch.cat(enc, dim=2))
+    assert len(b.at_rest([obs(spec, 1.0 + 0.1 * i) for i in range(5)])) == 5  # full histories unchanged
+    streaming = backend(spec)
+    assert len(streaming.at_rest([o0])) == 1  # streaming mode keeps its own state: no padding
 
 
 @pytest.mark.parametrize("mode,steps", [("streaming", 0), ("official", 0), ("official", 3)])

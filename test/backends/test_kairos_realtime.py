@@ -40,7 +40,8 @@ def earlier_recipe(b, mode):
             pixels = torch.from_numpy(np.ascontiguousarray(history[-1].composed))[None]
             latent = codec.encode(pixels.permute(0, 3, 1, 2).float() / 127.5 - 1)
             if mode == "official":
-                kept = (kept + [latent])[-OPTS["history_frames"]:]
+                # the first prediction: the one observation repeated as history (KairosBackend.at_rest)
+                kept = ((kept or [latent] * (OPTS["history_frames"] - 1)) + [latent])[-OPTS["history_frames"]:]
                 lat = torch.cat(kept, 2)
                 cache = net.encode_history(lat, ctx, cm)[0]  # every layer
             else:

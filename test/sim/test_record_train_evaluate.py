@@ -4,6 +4,8 @@ fast mode with a profile that points at the new weights. Sizes are cut down to k
 shipped weights come from the same commands at full size (README)."""
 import json
 
+import pytest
+import torch
 import yaml
 
 from kairos_ros.tools.sim_cli import main as sim_main
@@ -24,6 +26,23 @@ def test_record_train_evaluate(tmp_path):
                        str(tmp_path / "cache"), *TINY_TRAIN]) == 0
     record = json.loads((out / "train.json").read_text())
     assert record["source"] == "bags" and record["validation_episodes"] == 1
+    # fine-tuning on: the codec kept as it is, the model trained on with start-of-episode windows
+    tuned = tmp_path / "tuned"
+    assert train_main([str(tuned), "--bags", str(demos), "--profile", "config/aloha.yaml", "--cache-dir",
+                       str(tmp_path / "cache"), "--init-from", str(out), "--start-fraction", "0.5",
+                       "--action-topic", "/joint_commands", *TINY_TRAIN]) == 0
+    assert (tuned / "codec.safetensors").read_bytes() != b""
+    from safetensors.torch import load_file
+    before, after = load_file(str(out / "codec.safetensors")), load_file(str(tuned / "codec.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    first = load_file(str(out / "dit.safetensors"))
+    assert any(not torch.equal(first[k], v) for k, v in load_file(str(tuned / "dit.safetensors")).items())
+    args = json.loads((tuned / "train.json").read_text())["command"]
+    assert "--init-from" in args and "--start-fraction 0.5" in args
+    for bad in (["--start-fraction", "1.5"], ["--init-from", str(tmp_path / "nothing")]):
+        with pytest.raises(SystemExit) as exit_info:
+            train_main([str(tmp_path / "bad"), "--bags", str(demos), *bad, *TINY_TRAIN])
+        assert exit_info.value.code == 2
     # a bringup profile for the new weights: the shipped one with the checkpoint paths and sizes changed
     profile = yaml.safe_load(open("config/aloha.yaml"))
     world = profile["world_model"]["ros__parameters"]

@@ -97,6 +97,18 @@ def test_action_topic_gives_the_chunk_labels(tmp_path):
     b = sample_batch([ep], np.random.default_rng(0), 3, history=2, horizon=4, step_period=0.05)
     for row, (n, acts) in enumerate(zip(b.index, b.actions)):
         assert np.allclose(acts, ep.action_slots(ep.times[n] + 0.05 * np.arange(1, 5)))
+    # --start-fraction: windows at the episode's start, the history padded with the first frame and
+    # the velocity fitted over the held first state (zero), as the backend pads a short history
+    b = sample_batch([ep], np.random.default_rng(1), 40, history=4, horizon=4, step_period=0.05, state_velocity=3,
+                     start_fraction=1.0)
+    assert set(b.index) == {0, 1, 2, 3}
+    for n, frames, vel in zip(b.index, b.history, b.velocity):
+        want = [ep.frames[max(k, 0)] for k in range(n - 3, n + 1)]
+        assert all(np.array_equal(f, w) for f, w in zip(frames, want))
+        if n == 0:
+            assert np.abs(vel).max() < 1e-9
+    assert min(sample_batch([ep], np.random.default_rng(1), 40, history=4, horizon=4, step_period=0.05,
+                            state_velocity=3).index) >= 3  # default: full histories only
     for topic, words in [("/nope", "action topic '/nope' is not in the bag"),
                          ("/instruction", "must hold sensor_msgs/msg/JointState")]:
         with pytest.raises(DatasetError, match=words) as info:
