@@ -352,7 +352,8 @@ class KairosBackend(Backend):
         period = self.opts.frame_period
         if not period > 0:
             gaps = np.diff([o.stamp for o in history])
-            period = float(np.median(gaps)) if len(gaps) and np.median(gaps) > 0 else 0.1
+            spacing = float(np.median(gaps)) if len(gaps) else 0.0
+            period = spacing if spacing > 0 else 0.1
         first = history[0]
         pad = [dataclasses.replace(first, stamp=first.stamp - period * k) for k in range(need, 0, -1)]
         return pad + list(history)

@@ -16,6 +16,7 @@ SCHEMA = [
     ParamSpec("joint_states_topic", "str", "/joint_states", "sensor_msgs/JointState output.", read_only=True),
     ParamSpec("camera_topics", "str_array", [], "sensor_msgs/Image output per camera of the task, in the "
               "task's camera order (default: /cameras/<camera>/image_raw).", read_only=True),
+    # the defaults are lib.sim.base.CAMERA_SIZE (this floor cannot import it; test_record checks they agree)
     ParamSpec("image_width", "int", 320, "Rendered frame width (pixels).", min=8, max=4096, read_only=True),
     ParamSpec("image_height", "int", 240, "Rendered frame height (pixels).", min=8, max=4096, read_only=True),
     ParamSpec("camera_rate", "float", 20.0, "Frames per simulated second per camera (0: no cameras). "

@@ -32,6 +32,7 @@ from pathlib import Path
 from kairos_ros.core.params import ParameterError
 from kairos_ros.core.paths import find_data
 from kairos_ros.lib.sim.evaluate import run_fast, run_live
+from kairos_ros.lib.sim.base import CAMERA_SIZE
 from kairos_ros.lib.sim.record import DEFAULT_START_TIME, RecordOptions, record
 from kairos_ros.lib.sim.registry import TASKS, make_task, task_names
 
@@ -55,8 +56,8 @@ def add_record_parser(sub) -> None:
     p.add_argument("--task", required=True, help=f"task name ({', '.join(task_names())})")
     p.add_argument("--episodes", type=int, default=1, help="episodes to keep (default 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--image-size", type=image_size, default=(320, 240), metavar="WxH",
-                   help="camera image size (default 320x240)")
+    p.add_argument("--image-size", type=image_size, default=CAMERA_SIZE, metavar="WxH",
+                   help=f"camera image size (default {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]}, the simulated cameras' size)")
     p.add_argument("--camera-rate", type=float, default=10.0,
                    help="camera frames per second, a divisor of the control rate (default 10)")
     p.add_argument("--max-duration", type=float, default=None, metavar="SEC",

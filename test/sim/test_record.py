@@ -112,3 +112,15 @@ def test_bad_arguments(tmp_path, bad, capsys):
         rc = sim_main(args)
         raise SystemExit(rc)
     assert exc.value.code == 2
+
+
+def test_simulated_cameras_have_one_size():
+    """The sim node's default image size, kairos-sim record's and fast evaluation's are one value
+    (lib.sim.base.CAMERA_SIZE): a model trained on recordings sees the same frames live."""
+    from kairos_ros.lib.sim.base import CAMERA_SIZE
+    from kairos_ros.lib.sim.record import RecordOptions
+    from kairos_ros.params.sim import SCHEMA
+
+    defaults = {p.name: p.default for p in SCHEMA}
+    assert (defaults["image_width"], defaults["image_height"]) == CAMERA_SIZE
+    assert (RecordOptions().width, RecordOptions().height) == CAMERA_SIZE

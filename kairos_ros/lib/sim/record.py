@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from kairos_ros.lib import bagio
+from kairos_ros.lib.sim.base import CAMERA_SIZE
 from kairos_ros.lib.sim.registry import make_expert, make_task
 
 BOOL = "std_msgs/msg/Bool"
@@ -42,8 +43,8 @@ DEFAULT_START_TIME = 1700000000.0
 
 @dataclass
 class RecordOptions:
-    width: int = 320
-    height: int = 240
+    width: int = CAMERA_SIZE[0]
+    height: int = CAMERA_SIZE[1]
     camera_rate: float = 10.0  # Hz; a divisor of the control rate
     max_duration: float | None = None  # s; default the task's episode length
     stop_on_success: bool = False  # end the episode this long after success (see settle)
