@@ -6,13 +6,16 @@
     kairos-sim record --task NAME --episodes N --seed S OUT/
                       [--image-size 320x240] [--camera-rate 10] [--max-duration SEC]
                       [--keep-failed] [--force] [--max-attempts M] [--storage mcap|sqlite3] [--quiet]
+                      [--action-noise F] [--noise-period SEC]
 
 record: runs the task's scripted expert on seeds S, S+1, ... and writes one rosbag2 per kept
 episode (OUT/episode_<seed>/, the topics a real robot publishes: cameras, /joint_states,
 /instruction, plus /joint_commands and /kairos/sim/success) and OUT/index.json (per episode: seed,
 success, frames). Failed episodes are dropped unless --keep-failed, and further seeds are tried
 until N are kept (at most --max-attempts, default 2N+10). Existing episodes are not overwritten
-without --force. Exit codes: 0 done, 1 fewer than N episodes kept, 2 bad arguments or refusing
+without --force. --action-noise F records perturbed (DART-style) demonstrations: the expert's
+targets are executed with a smooth random offset of F x each joint's range (std), /joint_commands
+keeps the expert's own targets (the labels), /kairos/sim/executed_commands what was executed. Exit codes: 0 done, 1 fewer than N episodes kept, 2 bad arguments or refusing
 to overwrite.
 
 evaluate: closed loop. --mode fast (lib/sim/closed_loop.py): each backend, called directly, drives
@@ -69,6 +72,12 @@ def add_record_parser(sub) -> None:
     p.add_argument("--max-attempts", type=int, default=None, help="seeds to try at most (default 2N+10)")
     p.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     p.add_argument("--start-time", type=float, default=None, help="bag clock at reset (s, default 1700000000)")
+    p.add_argument("--action-noise", type=float, default=0.0, metavar="F",
+                   help="perturbed demonstrations: execute the expert's targets plus a smooth random offset whose "
+                        "std is F x each joint's range (0..0.1; default 0, none); /joint_commands keeps the "
+                        "expert's targets")
+    p.add_argument("--noise-period", type=float, default=0.5, metavar="SEC",
+                   help="seconds between the offset's random knots (default 0.5)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_record)
 
@@ -83,9 +92,14 @@ def cmd_record(args, ap) -> int:
     if args.max_attempts is not None and args.max_attempts < args.episodes:
         ap.error(f"--max-attempts {args.max_attempts} must be >= --episodes {args.episodes}")
     width, height = args.image_size
-    opts = RecordOptions(width=width, height=height, camera_rate=args.camera_rate, max_duration=args.max_duration,
-                         stop_on_success=args.stop_on_success, storage=args.storage,
-                         start_time=DEFAULT_START_TIME if args.start_time is None else args.start_time)
+    try:
+        opts = RecordOptions(width=width, height=height, camera_rate=args.camera_rate,
+                             max_duration=args.max_duration, stop_on_success=args.stop_on_success,
+                             storage=args.storage,
+                             start_time=DEFAULT_START_TIME if args.start_time is None else args.start_time,
+                             action_noise=args.action_noise, noise_period=args.noise_period)
+    except ValueError as exc:
+        ap.error(f"--action-noise/--noise-period: {exc}")
     try:
         index = record(args.task, args.episodes, args.seed, Path(args.out), opts, keep_failed=args.keep_failed,
                        force=args.force, max_attempts=args.max_attempts, progress=not args.quiet)

@@ -104,7 +104,8 @@ def test_failed_episodes_dropped_unless_kept_and_no_overwrite(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("bad", [["--image-size", "64"], ["--camera-rate", "7"], ["--task", "nope"],
-                                 ["--episodes", "0"]])
+                                 ["--episodes", "0"], ["--action-noise", "0.5"], ["--action-noise", "-0.01"],
+                                 ["--noise-period", "0"]])
 def test_bad_arguments(tmp_path, bad, capsys):
     args = ["record", "--task", "aloha_transfer_cube", "--max-duration", "0.1", "--quiet", str(tmp_path / "x")]
     args = args[:1] + bad + args[1:] if bad[0] != "--task" else ["record"] + bad + args[3:]
@@ -124,3 +125,45 @@ def test_simulated_cameras_have_one_size():
     defaults = {p.name: p.default for p in SCHEMA}
     assert (defaults["image_width"], defaults["image_height"]) == CAMERA_SIZE
     assert (RecordOptions().width, RecordOptions().height) == CAMERA_SIZE
+
+
+def test_execution_offsets_smooth_bounded_and_seeded():
+    from kairos_ros.lib.sim.record import execution_offsets
+
+    lower, upper = np.array([-3.0, -1.0, 0.02]), np.array([3.0, 1.0, 0.06])
+    off = execution_offsets(lower, upper, 400, 0.02, 0.01, 0.5, seed=7)
+    assert off.shape == (401, 3)
+    assert np.all(off[0] == 0)
+    sigma = 0.01 * (upper - lower)
+    assert np.all(np.abs(off) <= 2 * sigma + 1e-12)
+    assert np.all(off.std(axis=0) > 0.2 * sigma)  # it does perturb every joint, in proportion to its range
+    # cosine joins between knots 0.5 s apart: no step larger than the knot swing x pi / (2 x 25 steps)
+    assert np.all(np.abs(np.diff(off, axis=0)) <= 4 * sigma * np.pi / 50 + 1e-12)
+    assert np.array_equal(off, execution_offsets(lower, upper, 400, 0.02, 0.01, 0.5, seed=7))
+    assert not np.array_equal(off, execution_offsets(lower, upper, 400, 0.02, 0.01, 0.5, seed=8))
+    # some knots are zero: the arm goes back to the expert's path between excursions
+    knots = off[::25]
+    assert np.any(np.all(knots == 0, axis=1)[1:])
+
+
+def test_perturbed_demonstration_keeps_the_expert_targets(tmp_path):
+    """--action-noise: the robot executes the expert's targets plus an offset; /joint_commands keeps
+    the expert's targets (the same as an unperturbed recording of the seed) and the executed ones
+    are on their own topic."""
+    base = ["record", "--task", "aloha_transfer_cube", "--episodes", "1", "--seed", "3", "--max-duration", "1.5",
+            "--image-size", "32x24", "--keep-failed", "--quiet"]
+    assert sim_main(base + [str(tmp_path / "clean")]) == 0
+    assert sim_main(base + ["--action-noise", "0.01", str(tmp_path / "noisy")]) == 0
+    clean = _read(tmp_path / "clean" / "episode_000003")
+    noisy = _read(tmp_path / "noisy" / "episode_000003")
+    assert "/kairos/sim/executed_commands" not in clean
+    cmd = lambda topics, name: np.array([m.position for _, m in topics[name]])  # noqa: E731
+    assert np.allclose(cmd(noisy, "/joint_commands"), cmd(clean, "/joint_commands"))
+    executed = cmd(noisy, "/kairos/sim/executed_commands")
+    assert executed.shape == cmd(noisy, "/joint_commands").shape
+    gap = np.abs(executed - cmd(noisy, "/joint_commands")).max(axis=0)
+    assert gap[0] > 1e-3  # the waist was pushed off the expert's path
+    states = cmd(noisy, "/joint_states")
+    assert np.abs(states - cmd(clean, "/joint_states")).max() > 1e-3  # and the robot followed it
+    custom = _custom(tmp_path / "noisy" / "episode_000003")
+    assert custom["action_noise"] == 0.01 and custom["noise_period"] == 0.5

@@ -11,9 +11,21 @@ Each bag holds what the real robot's graph would carry (names and units of the r
   /cameras/<camera>/image_raw    sensor_msgs/msg/Image, rgb8, at --camera-rate (default 10 Hz), all
                                  cameras rendered at the same simulated instant
   /kairos/sim/success            std_msgs/msg/Bool, once at the end: whether the task succeeded
+  /kairos/sim/executed_commands  sensor_msgs/msg/JointState, only with action_noise > 0: the
+                                 perturbed targets the simulated robot actually received
 Header stamps equal the bag's log times: start_time + simulated time. The bag's custom_data
 (metadata.yaml) key "kairos.sim" holds a JSON object with task, seed, success, max_reward,
 steps, frames, image size and camera rate.
+
+Perturbed demonstrations (action_noise > 0, DART-style): the expert's targets are executed with
+a smooth random offset added (per joint: knots every noise_period seconds drawn from a normal of
+standard deviation action_noise x the joint's range, clipped at 2 sigma, each knot zero with
+probability 1/2 so that excursions alternate with returns to the expert's path, joined by cosine
+interpolation, zero at reset; the result clipped to the joint limits). /joint_commands still
+carries the expert's own targets, so a policy learnt from them sees states off the expert's path
+labelled with the way back to it (the expert plans once from the scene at reset: it corrects the
+arm's drift, it does not re-plan for a cube the drift pushed). The offsets are drawn from the
+episode's seed: the same seed and settings give the same bag.
 
 Success of an episode = the task's success signal held at some step (gym-aloha ends an episode
 at its first success). OUT/index.json lists every attempted episode (seed, success, kept, bag,
@@ -38,6 +50,7 @@ from kairos_ros.lib.sim.registry import make_expert, make_task
 BOOL = "std_msgs/msg/Bool"
 SUCCESS_TOPIC = "/kairos/sim/success"
 COMMAND_TOPIC = "/joint_commands"
+EXECUTED_TOPIC = "/kairos/sim/executed_commands"
 DEFAULT_START_TIME = 1700000000.0
 
 
@@ -52,6 +65,14 @@ class RecordOptions:
     start_time: float = DEFAULT_START_TIME
     storage: str = "mcap"
     camera_topics: dict = field(default_factory=dict)  # camera -> topic (default /cameras/<camera>/image_raw)
+    action_noise: float = 0.0  # std of the execution offset, as a fraction of each joint's range (0: none)
+    noise_period: float = 0.5  # s between the offset's random knots
+
+    def __post_init__(self):
+        if not 0.0 <= self.action_noise <= 0.1:
+            raise ValueError(f"action_noise {self.action_noise} must be in [0, 0.1] (a fraction of each joint's range)")
+        if not 0.05 <= self.noise_period <= 10.0:
+            raise ValueError(f"noise_period {self.noise_period} must be in [0.05, 10] s")
 
 
 def camera_topic(camera: str) -> str:
@@ -60,6 +81,23 @@ def camera_topic(camera: str) -> str:
 
 def episode_name(seed: int) -> str:
     return f"episode_{seed:06d}"
+
+
+def execution_offsets(lower: np.ndarray, upper: np.ndarray, steps: int, period: float, fraction: float,
+                      knot_period: float, seed: int) -> np.ndarray:
+    """(steps + 1, J) smooth random offsets for perturbed demonstrations (see the module text):
+    zero at step 0, knots every knot_period seconds, per-joint sigma = fraction x (upper - lower)."""
+    span = np.where(np.isfinite(upper - lower), upper - lower, 0.0)
+    sigma = fraction * np.maximum(span, 0.0)
+    n_knots = int(np.ceil(steps * period / knot_period)) + 2
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xDA27])
+    knots = np.clip(rng.standard_normal((n_knots, len(sigma))), -2.0, 2.0) * sigma
+    knots[rng.random(n_knots) < 0.5] = 0.0  # excursions alternate with returns to the expert's path
+    knots[0] = 0.0
+    u = np.arange(steps + 1) * period / knot_period
+    i = np.minimum(u.astype(int), n_knots - 2)
+    f = (1.0 - np.cos(np.pi * (u - i))) / 2.0
+    return knots[i] * (1.0 - f)[:, None] + knots[i + 1] * f[:, None]
 
 
 def frame_every(control_period: float, rate: float) -> int:
@@ -126,6 +164,10 @@ def record_episode(task, expert, seed: int, out: str | Path, opts: RecordOptions
     plan_s = time.perf_counter() - t0
     msgs = _Messages()
     out = Path(out)
+    noise = None
+    if opts.action_noise > 0:
+        noise = execution_offsets(np.asarray(task.lower, float), np.asarray(task.upper, float), steps, period,
+                                  opts.action_noise, opts.noise_period, seed)
     writer = bagio.open_writer(out, opts.storage)
     frames = 0
     render_s = 0.0
@@ -138,6 +180,8 @@ def record_episode(task, expert, seed: int, out: str | Path, opts: RecordOptions
                  "success": writer.add_connection(SUCCESS_TOPIC, BOOL, typestore=msgs.ts)}
         for cam in info.cameras:
             conns[cam] = writer.add_connection(topics[cam], bagio.IMAGE, typestore=msgs.ts)
+        if noise is not None:
+            conns["executed"] = writer.add_connection(EXECUTED_TOPIC, bagio.JOINT_STATE, typestore=msgs.ts)
         writer.write(conns["instruction"], start_ns, msgs.string(info.instruction))
         k = 0
         while True:
@@ -157,6 +201,9 @@ def record_episode(task, expert, seed: int, out: str | Path, opts: RecordOptions
                 break
             target = np.asarray(expert.act(task), dtype=np.float64)
             writer.write(conns["commands"], ns, msgs.joint_state(ns, names, target))
+            if noise is not None:
+                target = np.clip(target + noise[k], task.lower, task.upper)
+                writer.write(conns["executed"], ns, msgs.joint_state(ns, names, target))
             task.step(target)
             k += 1
             best = max(best, task.reward())
@@ -169,7 +216,8 @@ def record_episode(task, expert, seed: int, out: str | Path, opts: RecordOptions
                    "first_success_time": None if first_success is None else first_success * period,
                    "width": opts.width, "height": opts.height, "camera_rate": opts.camera_rate,
                    "instruction": info.instruction, "cameras": list(info.cameras),
-                   "joint_names": names, "start_time": opts.start_time}
+                   "joint_names": names, "start_time": opts.start_time,
+                   "action_noise": opts.action_noise, "noise_period": opts.noise_period}
         writer.set_custom_data("kairos.sim", json.dumps(summary, sort_keys=True))
     except BaseException:
         writer.abort()
@@ -209,7 +257,8 @@ def record(task_name: str, episodes: int, seed: int, out: str | Path, opts: Reco
     index_path = out / "index.json"
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     index.update({"task": task_name, "format": "rosbag2", "storage": opts.storage,
-                  "width": opts.width, "height": opts.height, "camera_rate": opts.camera_rate})
+                  "width": opts.width, "height": opts.height, "camera_rate": opts.camera_rate,
+                  "action_noise": opts.action_noise, "noise_period": opts.noise_period})
     entries = {e["seed"]: e for e in index.get("episodes", [])}
     task, expert = make_task(task_name), make_expert(task_name)
     kept = tried = 0
