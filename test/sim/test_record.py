@@ -167,3 +167,4 @@ def test_perturbed_demonstration_keeps_the_expert_targets(tmp_path):
     assert np.abs(states - cmd(clean, "/joint_states")).max() > 1e-3  # and the robot followed it
     custom = _custom(tmp_path / "noisy" / "episode_000003")
     assert custom["action_noise"] == 0.01 and custom["noise_period"] == 0.5
+

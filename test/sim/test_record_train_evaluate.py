@@ -60,3 +60,22 @@ def test_record_train_evaluate(tmp_path):
     assert kairos["episodes"] == 1 and kairos["chunks"] >= 5 and kairos["latency_p50"] > 0
     assert (report_dir / "report.md").read_text().count("| kairos |") == 1
     assert (report_dir / "success.png").stat().st_size > 1000
+
+
+def test_report_names_what_it_counts(tmp_path):
+    """Fast mode counts executed chunks; live mode only the adapter's published trajectories (holds
+    included), and its report must not call them executed chunks."""
+    from kairos_ros.lib.sim.evaluate import write_report
+
+    row = {"episodes": 2, "successes": 1, "success_rate": 0.5, "ci95": [0.1, 0.9], "mean_time_to_success": 5.0,
+           "chunks": 80, "trajectories": 82, "refusals": {"velocity": 3}, "rejected_by_controller": 0,
+           "latency_p50": 0.08, "latency_p99": 0.1, "mean_max_reward": 2.0}
+    for mode in ("fast", "live"):
+        out = tmp_path / mode
+        out.mkdir()
+        write_report(out, {"task": "aloha_transfer_cube", "mode": mode, "seeds": [0, 1], "profile": "p.yaml",
+                           "backends": {"kairos": row}})
+        text = (out / "report.md").read_text()
+        assert "| 82/80 |" in text and "velocity 3" in text
+        assert ("chunks executed" in text) == (mode == "fast")
+        assert ("trajectories published / chunks" in text) == (mode == "live")

@@ -181,9 +181,13 @@ def _machine() -> dict:
 
 def write_report(out: Path, report: dict) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    live = report["mode"] == "live"
+    # fast mode counts the chunks the loop executed; live mode can only count what the adapter
+    # published, and that includes the holds it sends on its own (at a start, on a stop)
+    executed = "trajectories published / chunks" if live else "chunks executed"
     lines = [f"# Closed-loop evaluation: {report['task']} ({report['mode']} mode)", "",
              f"Seeds {report['seeds'][0]}-{report['seeds'][1]}, profile `{report['profile']}`.", "",
-             "| backend | success | rate | 95% interval | mean time to success | chunks executed | adapter refusals "
+             f"| backend | success | rate | 95% interval | mean time to success | {executed} | adapter refusals "
              "| controller rejections | inference p50 / p99 |", "|---|---|---|---|---|---|---|---|---|"]
     for name, s in report["backends"].items():
         ref = ", ".join(f"{g} {c}" for g, c in sorted(s["refusals"].items())) or "none"
@@ -193,6 +197,9 @@ def write_report(out: Path, report: dict) -> None:
         lines.append(f"| {name} | {s['successes']}/{s['episodes']} | {s['success_rate']:.0%} | "
                      f"{s['ci95'][0]:.0%}-{s['ci95'][1]:.0%} | {tts} | {s['trajectories']}/{s['chunks']} | {ref} | "
                      f"{s['rejected_by_controller']} | {lat} |")
+    if live:
+        lines += ["", "Live mode: the adapter's trajectories include the holds it publishes on its own, so they "
+                  "are not a count of executed chunks; its refusals per gate are."]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     _plot(out / "success.png", report)
 
