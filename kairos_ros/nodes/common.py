@@ -92,6 +92,15 @@ except ImportError:  # pragma: no cover - an rclpy without the option keeps its 
 SIGNAL_POLL = 0.1
 
 
+# This package's folder: a stop signal interrupts a node's construction only where its own Python
+# code runs (StopSignals._handle).
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep
+
+
+def _in_package(frame) -> bool:
+    return frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+
+
 class StopSignals:
     """SIGINT and SIGTERM of a node process: the first one stops spinning, later ones are recorded.
 
@@ -112,6 +121,7 @@ class StopSignals:
         # conversion of a message being taken, which pybind11 reports as a RuntimeError ("Unable to
         # convert call argument") and the node died with exit code 1 instead of stopping cleanly.
         self.spinning = False
+        self.interrupted = False  # construction was interrupted once already
 
     def install(self) -> bool:
         try:
@@ -130,9 +140,16 @@ class StopSignals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_IGN)
 
-    def _handle(self, signum, _frame) -> None:
+    def _handle(self, signum, frame) -> None:
+        """During construction a signal ends it with KeyboardInterrupt (once), but only when it
+        lands in this package's own Python code. Raised inside a library, e.g. in the middle of
+        torch's import, where C++ calls back into Python, the exception crossed C++ and the
+        process aborted (pybind11: std::terminate, exit code -6) or died of the signal (-2). Landing
+        elsewhere it is recorded: construction goes on to the next line of this package's code
+        that a later signal reaches, or to its end, and the spin loop then stops at once."""
         self.received.append(signum)
-        if len(self.received) == 1 and not self.cleaning and not self.spinning:
+        if not self.cleaning and not self.spinning and not self.interrupted and _in_package(frame):
+            self.interrupted = True
             raise KeyboardInterrupt  # ends the node's construction, as Ctrl-C always did
 
 
