@@ -15,7 +15,8 @@ success, frames). Failed episodes are dropped unless --keep-failed, and further 
 until N are kept (at most --max-attempts, default 2N+10). Existing episodes are not overwritten
 without --force. --action-noise F records perturbed (DART-style) demonstrations: the expert's
 targets are executed with a smooth random offset of F x each joint's range (std), /joint_commands
-keeps the expert's own targets (the labels), /kairos/sim/executed_commands what was executed. Exit codes: 0 done, 1 fewer than N episodes kept, 2 bad arguments or refusing
+keeps the expert's own targets (the labels), /kairos/sim/executed_commands what was executed.
+Exit codes: 0 done, 1 fewer than N episodes kept, 2 bad arguments or refusing
 to overwrite.
 
 evaluate: closed loop. --mode fast (lib/sim/closed_loop.py): each backend, called directly, drives

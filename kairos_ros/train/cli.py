@@ -67,7 +67,7 @@ from kairos_ros.model.wam import KairosWAM
 from kairos_ros.train.data import Episode, EpisodeConfig, slot_statistics
 from kairos_ros.train.evaluate import evaluate_heldout
 from kairos_ros.train.loop import Parallel, Stopped, TrainConfig, encode_episodes, train_codec, train_wam
-from kairos_ros.train.save import save_all
+from kairos_ros.train.save import FILES as RUN_FILES, save_all
 
 TRAIN_SEED_BASE = 1000
 CAMERAS = {"robotwin": ("head", "left_wrist", "right_wrist")}
@@ -164,8 +164,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not 0 <= args.start_fraction < 1:
         ap.error(f"--start-fraction {args.start_fraction} must be in [0, 1)")
     if args.init_from is not None:
-        missing = [f for f in ("dit.safetensors", "codec.safetensors", "text.safetensors")
-                   if not os.path.isfile(os.path.join(args.init_from, f))]
+        missing = [f for f in RUN_FILES if f.endswith(".safetensors")
+                   and not os.path.isfile(os.path.join(args.init_from, f))]
         if missing:
             ap.error(f"--init-from '{args.init_from}' lacks {missing}")
     if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
